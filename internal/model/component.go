@@ -48,6 +48,9 @@ type Component struct {
 	// DeployVersion is the version number the runtime should run; 0 before
 	// the first deploy.
 	DeployVersion int64 `json:"deploy_version"`
+	// RestartEvent is the id of the last restart operation; a change asks
+	// the runtime to replace every instance.
+	RestartEvent string `json:"restart_event,omitempty"`
 	// Status and StatusMessage are derived by the worker from the runtime.
 	Status        ComponentStatus `json:"status"`
 	StatusMessage string          `json:"status_message,omitempty"`

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-platform/berth/internal/server"
+)
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func newServerCmd() *cobra.Command {
+	cfg := server.Config{}
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the all-in-one berth server (API, console, worker)",
+		Long: `Run the all-in-one berth server. It starts each part in phases and prints
+them with the time each took, then the console URL and where the admin token is.
+A phase that fails stops the server with a line naming the log to read.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level must be debug, info, warn or error (got %q)", logLevel)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			cfg.Out = cmd.OutOrStdout()
+			cmd.SilenceUsage = true
+			return server.Run(ctx, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data", envOr("BERTH_DATA", "/var/lib/berth"), "data directory (env BERTH_DATA)")
+	f.StringVar(&cfg.Listen, "listen", envOr("BERTH_LISTEN", ":7070"), "address of the API and console (env BERTH_LISTEN)")
+	f.StringVar(&cfg.Database, "database", envOr("BERTH_DATABASE", ""), "postgres://... for PostgreSQL (HA); default SQLite in the data directory (env BERTH_DATABASE)")
+	f.StringVar(&cfg.TCPPorts, "tcp-ports", envOr("BERTH_TCP_PORTS", "30000-30010"), "gateway port range for TCP rules, LO-HI")
+	f.IntVar(&cfg.Workers, "workers", 4, "tasks run at once")
+	f.StringVar(&logLevel, "log-level", "info", "server log level: debug, info, warn, error")
+	f.BoolVar(&cfg.ResetAdminToken, "reset-admin-token", false, "issue a new admin token (DATA/admin-token) and revoke the old one")
+	f.DurationVar(&cfg.TaskStepDelay, "debug-task-delay", 0, "pause between task steps (tests of crash recovery)")
+	_ = f.MarkHidden("debug-task-delay")
+	return cmd
+}

@@ -1,0 +1,234 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/berth-platform/berth/internal/model"
+)
+
+// quantity is a size or CPU amount written as a string ("512Mi", "500m") or
+// a bare JSON number.
+type quantity string
+
+func (q *quantity) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*q = ""
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*q = quantity(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("must be a string like \"512Mi\" or a number")
+	}
+	*q = quantity(n.String())
+	return nil
+}
+
+// volumeIO is a volume as the API reads and writes it (size as a quantity).
+type volumeIO struct {
+	Name string   `json:"name"`
+	Path string   `json:"path"`
+	Size quantity `json:"size,omitempty"`
+	Type string   `json:"type,omitempty"`
+}
+
+func (v volumeIO) toModel(field string) (model.Volume, error) {
+	size, err := model.ParseBytes(field+".size", string(v.Size))
+	if err != nil {
+		return model.Volume{}, err
+	}
+	return model.Volume{Name: v.Name, Path: v.Path, Size: size, Type: v.Type}, nil
+}
+
+func volumeView(v model.Volume) volumeIO {
+	return volumeIO{Name: v.Name, Path: v.Path, Size: quantity(model.FormatBytes(v.Size)), Type: v.Type}
+}
+
+// componentInput is the body of create (all fields) and PATCH (present
+// fields change). Pointers tell "absent" from "zero".
+type componentInput struct {
+	Alias     *string         `json:"alias"`
+	Kind      *model.Kind     `json:"kind"`
+	Image     *string         `json:"image"`
+	Source    *model.Source   `json:"source"`
+	Endpoints *[]string       `json:"endpoints"`
+	Instances *int            `json:"instances"`
+	Memory    *quantity       `json:"memory"`
+	CPU       *quantity       `json:"cpu"`
+	Cmd       *[]string       `json:"cmd"`
+	Args      *[]string       `json:"args"`
+	Ports     *[]model.Port   `json:"ports"`
+	Envs      *[]model.Env    `json:"envs"`
+	Volumes   *[]volumeIO     `json:"volumes"`
+	Readiness json.RawMessage `json:"readiness"`
+	Liveness  json.RawMessage `json:"liveness"`
+}
+
+// apply writes the present fields onto c.
+func (in *componentInput) apply(c *model.Component) error {
+	if in.Alias != nil {
+		c.Alias = *in.Alias
+	}
+	if in.Kind != nil {
+		c.Kind = *in.Kind
+	}
+	if in.Image != nil {
+		c.Image = *in.Image
+	}
+	if in.Source != nil {
+		c.Source = in.Source
+	}
+	if in.Endpoints != nil {
+		c.Endpoints = *in.Endpoints
+	}
+	if in.Instances != nil {
+		c.Instances = *in.Instances
+	}
+	if in.Memory != nil {
+		n, err := model.ParseBytes("memory", string(*in.Memory))
+		if err != nil {
+			return err
+		}
+		c.Memory = n
+	}
+	if in.CPU != nil {
+		n, err := model.ParseCPU("cpu", string(*in.CPU))
+		if err != nil {
+			return err
+		}
+		c.CPU = n
+	}
+	if in.Cmd != nil {
+		c.Cmd = *in.Cmd
+	}
+	if in.Args != nil {
+		c.Args = *in.Args
+	}
+	if in.Ports != nil {
+		c.Ports = *in.Ports
+	}
+	if in.Envs != nil {
+		c.Envs = *in.Envs
+	}
+	if in.Volumes != nil {
+		c.Volumes = nil
+		for i, v := range *in.Volumes {
+			mv, err := v.toModel(fmt.Sprintf("volumes[%d]", i))
+			if err != nil {
+				return err
+			}
+			c.Volumes = append(c.Volumes, mv)
+		}
+	}
+	var err error
+	if c.Readiness, err = probeInput("readiness", in.Readiness, c.Readiness); err != nil {
+		return err
+	}
+	if c.Liveness, err = probeInput("liveness", in.Liveness, c.Liveness); err != nil {
+		return err
+	}
+	return nil
+}
+
+// probeInput: absent keeps the old probe, null removes it.
+func probeInput(field string, raw json.RawMessage, old *model.Probe) (*model.Probe, error) {
+	if len(raw) == 0 {
+		return old, nil
+	}
+	if bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	var p model.Probe
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, badRequest("%s: %v", field, err)
+	}
+	return &p, nil
+}
+
+// secretMask replaces secret values in every answer.
+const secretMask = "******"
+
+// componentView is a component as the API answers it. "instances" is the
+// list of running instances; the desired count is "replicas".
+type componentView struct {
+	ID            string                `json:"id"`
+	Team          string                `json:"team"`
+	App           string                `json:"app"`
+	Alias         string                `json:"alias"`
+	Kind          model.Kind            `json:"kind"`
+	Image         string                `json:"image,omitempty"`
+	Source        *model.Source         `json:"source,omitempty"`
+	Endpoints     []string              `json:"endpoints,omitempty"`
+	Replicas      int                   `json:"replicas"`
+	Instances     []model.Instance      `json:"instances"`
+	Memory        string                `json:"memory"`
+	CPU           string                `json:"cpu"`
+	Cmd           []string              `json:"cmd"`
+	Args          []string              `json:"args"`
+	Ports         []model.Port          `json:"ports"`
+	Envs          []model.Env           `json:"envs"`
+	Volumes       []volumeIO            `json:"volumes"`
+	Readiness     *model.Probe          `json:"readiness"`
+	Liveness      *model.Probe          `json:"liveness"`
+	Status        model.ComponentStatus `json:"status"`
+	StatusLabel   string                `json:"status_label"`
+	StatusMessage string                `json:"status_message,omitempty"`
+	DeployVersion int64                 `json:"deploy_version"`
+	Dependencies  []string              `json:"dependencies"`
+	CreatedAt     time.Time             `json:"created_at"`
+	UpdatedAt     time.Time             `json:"updated_at"`
+}
+
+func redactEnvs(envs []model.Env) []model.Env {
+	out := make([]model.Env, len(envs))
+	for i, e := range envs {
+		if e.Secret {
+			e.Value = secretMask
+		}
+		out[i] = e
+	}
+	return out
+}
+
+func nonNil[T any](xs []T) []T {
+	if xs == nil {
+		return []T{}
+	}
+	return xs
+}
+
+func viewComponent(c *model.Component, deps []string, instances []model.Instance) componentView {
+	v := componentView{
+		ID: c.ID, Team: c.Team, App: c.App, Alias: c.Alias, Kind: c.Kind, Image: c.Image,
+		Source: c.Source, Endpoints: c.Endpoints, Replicas: c.Instances,
+		Instances: nonNil(instances), Memory: model.FormatBytes(c.Memory), CPU: model.FormatCPU(c.CPU),
+		Cmd: nonNil(c.Cmd), Args: nonNil(c.Args), Ports: nonNil(c.Ports), Envs: redactEnvs(c.Envs),
+		Readiness: c.Readiness, Liveness: c.Liveness, Status: c.Status, StatusLabel: c.Status.Label(),
+		StatusMessage: c.StatusMessage, DeployVersion: c.DeployVersion, Dependencies: nonNil(deps),
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+	}
+	v.Volumes = []volumeIO{}
+	for _, vol := range c.Volumes {
+		v.Volumes = append(v.Volumes, volumeView(vol))
+	}
+	return v
+}
+
+// pathInt reads a numeric path segment.
+func pathInt(value, what string) (int64, error) {
+	n, err := strconv.ParseInt(value, 10, 64)
+	if err != nil || n < 0 {
+		return 0, badRequest("%s must be a number (got %q)", what, value)
+	}
+	return n, nil
+}

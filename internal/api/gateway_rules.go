@@ -1,0 +1,288 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/berth-platform/berth/internal/model"
+)
+
+// ruleTarget checks that a rule points at an existing port of a component
+// of the team.
+func (a *API) ruleTarget(ctx context.Context, team, alias string, port int) error {
+	c, err := a.store.GetComponentByAlias(ctx, team, alias)
+	if errors.Is(err, model.ErrNotFound) {
+		return invalidField("component", "no component %q in team %q", alias, team)
+	}
+	if err != nil {
+		return err
+	}
+	for _, p := range c.Ports {
+		if p.Port == port {
+			return nil
+		}
+	}
+	return invalidField("port", "component %s has no port %d; add it first (ports: %v)", alias, port, portNumbers(c.Ports))
+}
+
+func portNumbers(ps []model.Port) []int {
+	out := []int{}
+	for _, p := range ps {
+		out = append(out, p.Port)
+	}
+	return out
+}
+
+func (a *API) listHTTPRules(w http.ResponseWriter, r *http.Request) error {
+	team, err := a.teamAccess(r, model.RoleViewer)
+	if err != nil {
+		return err
+	}
+	rules, err := a.store.ListHTTPRules(r.Context(), team.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, items(rules))
+	return nil
+}
+
+type httpRuleInput struct {
+	Domain      *string            `json:"domain"`
+	Path        *string            `json:"path"`
+	Component   *string            `json:"component"`
+	Port        *int               `json:"port"`
+	Certificate *string            `json:"certificate"`
+	Weight      *int               `json:"weight"`
+	Headers     *map[string]string `json:"headers"`
+}
+
+func (in httpRuleInput) apply(rule *model.HTTPRule) {
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&rule.Domain, in.Domain)
+	set(&rule.Path, in.Path)
+	set(&rule.Component, in.Component)
+	set(&rule.Certificate, in.Certificate)
+	if in.Port != nil {
+		rule.Port = *in.Port
+	}
+	if in.Weight != nil {
+		rule.Weight = *in.Weight
+	}
+	if in.Headers != nil {
+		rule.Headers = *in.Headers
+	}
+}
+
+func (a *API) checkHTTPRule(ctx context.Context, rule *model.HTTPRule) error {
+	if err := rule.Validate(); err != nil {
+		return err
+	}
+	if err := a.ruleTarget(ctx, rule.Team, rule.Component, rule.Port); err != nil {
+		return err
+	}
+	if rule.Certificate != "" {
+		if _, err := a.store.GetCertificate(ctx, rule.Team, rule.Certificate); errors.Is(err, model.ErrNotFound) {
+			return invalidField("certificate", "no certificate %q in team %q; upload it first", rule.Certificate, rule.Team)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *API) createHTTPRule(w http.ResponseWriter, r *http.Request) error {
+	team, err := a.teamAccess(r, model.RoleDeveloper)
+	if err != nil {
+		return err
+	}
+	var in httpRuleInput
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	rule := &model.HTTPRule{ID: model.NewID("http"), Team: team.Name, CreatedAt: time.Now().UTC()}
+	in.apply(rule)
+	if err := a.checkHTTPRule(r.Context(), rule); err != nil {
+		return err
+	}
+	if err := a.store.CreateHTTPRule(r.Context(), rule); err != nil {
+		if errors.Is(err, model.ErrConflict) {
+			return conflict("a rule for %s%s exists already", rule.Domain, rule.Path)
+		}
+		return err
+	}
+	writeJSON(w, http.StatusCreated, rule)
+	return nil
+}
+
+func (a *API) httpRuleInPath(r *http.Request, min model.Role) (*model.HTTPRule, error) {
+	team, err := a.teamAccess(r, min)
+	if err != nil {
+		return nil, err
+	}
+	id := r.PathValue("id")
+	rule, err := a.store.GetHTTPRule(r.Context(), team.Name, id)
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, notFound("HTTP rule %q not found in team %q", id, team.Name)
+	}
+	return rule, err
+}
+
+func (a *API) getHTTPRule(w http.ResponseWriter, r *http.Request) error {
+	rule, err := a.httpRuleInPath(r, model.RoleViewer)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rule)
+	return nil
+}
+
+func (a *API) updateHTTPRule(w http.ResponseWriter, r *http.Request) error {
+	rule, err := a.httpRuleInPath(r, model.RoleDeveloper)
+	if err != nil {
+		return err
+	}
+	var in httpRuleInput
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	in.apply(rule)
+	if err := a.checkHTTPRule(r.Context(), rule); err != nil {
+		return err
+	}
+	if err := a.store.UpdateHTTPRule(r.Context(), rule); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rule)
+	return nil
+}
+
+func (a *API) deleteHTTPRule(w http.ResponseWriter, r *http.Request) error {
+	rule, err := a.httpRuleInPath(r, model.RoleDeveloper)
+	if err != nil {
+		return err
+	}
+	if err := a.store.DeleteHTTPRule(r.Context(), rule.Team, rule.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) listTCPRules(w http.ResponseWriter, r *http.Request) error {
+	team, err := a.teamAccess(r, model.RoleViewer)
+	if err != nil {
+		return err
+	}
+	rules, err := a.store.ListTCPRules(r.Context(), team.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, items(rules))
+	return nil
+}
+
+func (a *API) createTCPRule(w http.ResponseWriter, r *http.Request) error {
+	team, err := a.teamAccess(r, model.RoleDeveloper)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		GatewayPort int    `json:"gateway_port"`
+		Component   string `json:"component"`
+		Port        int    `json:"port"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	rule := &model.TCPRule{ID: model.NewID("tcp"), Team: team.Name, GatewayPort: in.GatewayPort,
+		Component: in.Component, Port: in.Port, CreatedAt: time.Now().UTC()}
+	if err := rule.Validate(); err != nil {
+		return err
+	}
+	if err := a.ruleTarget(r.Context(), team.Name, rule.Component, rule.Port); err != nil {
+		return err
+	}
+	picked := rule.GatewayPort == 0
+	// Two callers may pick the same free port; the unique key makes the
+	// loser try the next one.
+	for attempt := 0; attempt < 20; attempt++ {
+		if picked {
+			port, err := a.freeTCPPort(r.Context())
+			if err != nil {
+				return err
+			}
+			rule.GatewayPort = port
+		}
+		err = a.store.CreateTCPRule(r.Context(), rule)
+		if errors.Is(err, model.ErrConflict) && picked {
+			continue
+		}
+		if errors.Is(err, model.ErrConflict) {
+			return conflict("gateway port %d is taken; pick another or leave gateway_port out to get a free one", rule.GatewayPort)
+		}
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, rule)
+		return nil
+	}
+	return conflict("could not reserve a gateway port; try again")
+}
+
+func (a *API) freeTCPPort(ctx context.Context) (int, error) {
+	rules, err := a.store.ListAllTCPRules(ctx)
+	if err != nil {
+		return 0, err
+	}
+	used := map[int]bool{}
+	for _, r := range rules {
+		used[r.GatewayPort] = true
+	}
+	for p := a.cfg.TCPPortLow; p <= a.cfg.TCPPortHigh; p++ {
+		if !used[p] {
+			return p, nil
+		}
+	}
+	return 0, conflict("all %d gateway ports of the range %d-%d are taken; widen it with `berth server --tcp-ports LO-HI`, or free one by deleting a TCP rule",
+		a.cfg.TCPPortHigh-a.cfg.TCPPortLow+1, a.cfg.TCPPortLow, a.cfg.TCPPortHigh)
+}
+
+func (a *API) tcpRuleInPath(r *http.Request, min model.Role) (*model.TCPRule, error) {
+	team, err := a.teamAccess(r, min)
+	if err != nil {
+		return nil, err
+	}
+	id := r.PathValue("id")
+	rule, err := a.store.GetTCPRule(r.Context(), team.Name, id)
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, notFound("TCP rule %q not found in team %q", id, team.Name)
+	}
+	return rule, err
+}
+
+func (a *API) getTCPRule(w http.ResponseWriter, r *http.Request) error {
+	rule, err := a.tcpRuleInPath(r, model.RoleViewer)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rule)
+	return nil
+}
+
+func (a *API) deleteTCPRule(w http.ResponseWriter, r *http.Request) error {
+	rule, err := a.tcpRuleInPath(r, model.RoleDeveloper)
+	if err != nil {
+		return err
+	}
+	if err := a.store.DeleteTCPRule(r.Context(), rule.Team, rule.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,229 @@
+// Package server wires the all-in-one berth: it starts each part in phases,
+// reports them, and shuts them down in reverse order.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-platform/berth/internal/api"
+	"github.com/berth-platform/berth/internal/events"
+	"github.com/berth-platform/berth/internal/store"
+	"github.com/berth-platform/berth/internal/worker"
+)
+
+// Config is the server's configuration (the flags of `berth server`).
+type Config struct {
+	DataDir  string
+	Listen   string
+	Database string // "" for SQLite in DataDir, or postgres://...
+	TCPPorts string // gateway TCP port range, "LO-HI"
+	Workers  int
+	LogLevel slog.Level
+	// ResetAdminToken issues a new admin token and revokes the old one.
+	ResetAdminToken bool
+	// TaskStepDelay slows every task step; for crash-recovery tests only.
+	TaskStepDelay time.Duration
+	// Out receives the phase lines (stdout).
+	Out io.Writer
+}
+
+// Version is berth's version, set at build time.
+var Version = "dev"
+
+// Run starts berth and blocks until ctx ends, then shuts down cleanly.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Out == nil {
+		cfg.Out = os.Stdout
+	}
+	lo, hi, err := ParsePortRange(cfg.TCPPorts)
+	if err != nil {
+		return fmt.Errorf("--tcp-ports: %w", err)
+	}
+	start := time.Now()
+	fmt.Fprintf(cfg.Out, "berth %s starting\n", Version)
+
+	// The data directory comes first: it holds the log every later error
+	// points to.
+	dir, err := openDataDir(cfg.DataDir)
+	if err != nil {
+		return &PhaseError{Phase: "data directory", Cause: err, LogFile: "the output above"}
+	}
+	defer dir.close()
+	logPath := dir.file("logs", "berth.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return &PhaseError{Phase: "data directory", Cause: err, LogFile: logPath}
+	}
+	defer logFile.Close()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: cfg.LogLevel})))
+	slog.Info("berth starting", "version", Version, "data", dir.path, "pid", os.Getpid())
+
+	ph := newPhases(cfg.Out, logPath, "store", "event log", "api", "worker")
+	fmt.Fprintf(cfg.Out, "  ✓ %-12s %-48s\n", "data", dir.path)
+
+	var st store.Store
+	err = ph.run("store", func() (string, error) {
+		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		st, err = store.Open(openCtx, cfg.Database, dir.path)
+		if err != nil {
+			return "", err
+		}
+		if st.Dialect() == "sqlite" {
+			return "sqlite " + dir.file("berth.db"), nil
+		}
+		return "postgres " + redactDSN(cfg.Database), nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer st.Close()
+
+	tokenPath := dir.file("admin-token")
+	newToken, err := ensureAdminToken(ctx, st, tokenPath, cfg.ResetAdminToken)
+	if err != nil {
+		return fail(&PhaseError{Phase: "store", Cause: err, LogFile: logPath})
+	}
+
+	var evlog *events.Log
+	_ = ph.run("event log", func() (string, error) {
+		evlog = events.NewLog(st)
+		return "durable, live followers over SSE and WebSocket", nil
+	})
+
+	runner := worker.NewRunner(st, evlog, worker.Options{Owner: ownerName(), Workers: cfg.Workers})
+	tasks := worker.NewComponentTasks(st)
+	tasks.StepDelay = cfg.TaskStepDelay
+	tasks.Register(runner)
+
+	handler := api.New(api.Config{
+		Store: st, Log: evlog, Tasks: runner, TCPPortLow: lo, TCPPortHigh: hi, Health: ph.health,
+		Mount: map[string]http.Handler{"GET /{$}": consoleHandler()},
+	})
+	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	var ln net.Listener
+	err = ph.run("api", func() (string, error) {
+		ln, err = net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return "", err
+		}
+		go func() {
+			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				slog.Error("api server stopped", "err", err)
+			}
+		}()
+		return "listening on " + ln.Addr().String(), nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer shutdownHTTP(httpSrv)
+
+	err = ph.run("worker", func() (string, error) {
+		if err := runner.Start(ctx, st.Dialect() == "sqlite"); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d task workers, owner %s", max(cfg.Workers, 4), runner.Owner()), nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer runner.Stop()
+
+	url := consoleURL(ln.Addr())
+	fmt.Fprintf(cfg.Out, "berth is ready in %s\n", roundDuration(time.Since(start)))
+	fmt.Fprintf(cfg.Out, "  Console and API: %s\n", url)
+	if newToken {
+		fmt.Fprintf(cfg.Out, "  Admin token:     %s (new)\n", tokenPath)
+	} else {
+		fmt.Fprintf(cfg.Out, "  Admin token:     %s\n", tokenPath)
+	}
+	fmt.Fprintf(cfg.Out, "  Log in:          berth login %s --token \"$(cat %s)\"\n", url, tokenPath)
+	fmt.Fprintf(cfg.Out, "  Server log:      %s\n", logPath)
+	slog.Info("berth ready", "listen", ln.Addr().String(), "duration", time.Since(start))
+
+	<-ctx.Done()
+	fmt.Fprintln(cfg.Out, "berth shutting down")
+	slog.Info("berth shutting down")
+	return nil
+}
+
+// fail logs a phase error before returning it.
+func fail(err error) error {
+	slog.Error("start-up failed", "err", err)
+	return err
+}
+
+func shutdownHTTP(s *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		// Event followers hold streams open; cut them rather than wait.
+		s.Close()
+	}
+}
+
+func ownerName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()%1e6)
+}
+
+// ParsePortRange reads "LO-HI".
+func ParsePortRange(s string) (int, int, error) {
+	if s == "" {
+		return 30000, 30010, nil
+	}
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(a)
+	hi, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("must be LO-HI with 1 <= LO <= HI <= 65535, e.g. 30000-30010 (got %q)", s)
+	}
+	return lo, hi, nil
+}
+
+func redactDSN(dsn string) string {
+	if at := strings.LastIndex(dsn, "@"); at > 0 {
+		if scheme := strings.Index(dsn, "://"); scheme > 0 && scheme < at {
+			return dsn[:scheme+3] + "***" + dsn[at:]
+		}
+	}
+	return dsn
+}
+
+// consoleURL is the address a user on this machine or the network opens.
+func consoleURL(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String()
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = machineIP()
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+}
+
+// machineIP is the first non-loopback IPv4 address of this machine, read
+// from the interfaces (no traffic is sent).
+func machineIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+				return n.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}

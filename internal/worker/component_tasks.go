@@ -1,0 +1,317 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/berth-platform/berth/internal/model"
+	"github.com/berth-platform/berth/internal/store"
+)
+
+// Component task types; the API enqueues them, one event each.
+const (
+	TaskDeploy   = "deploy"
+	TaskStart    = "start"
+	TaskStop     = "stop"
+	TaskRestart  = "restart"
+	TaskScale    = "scale"
+	TaskRollback = "rollback"
+)
+
+// ComponentTask is the payload of every component task.
+type ComponentTask struct {
+	ComponentID string `json:"component_id"`
+	Image       string `json:"image,omitempty"`     // deploy: a new image
+	Instances   *int   `json:"instances,omitempty"` // scale
+	Version     int64  `json:"version,omitempty"`   // rollback
+}
+
+// ComponentTarget is the event target of a component.
+func ComponentTarget(c *model.Component) string {
+	return fmt.Sprintf("component:%s/%s/%s", c.Team, c.App, c.Alias)
+}
+
+// ComponentTasks applies component operations to the desired state.
+type ComponentTasks struct {
+	store store.Store
+	// StepDelay pauses between the steps of a task. Zero in production; the
+	// crash-recovery tests set it so that a kill lands mid-task.
+	StepDelay time.Duration
+}
+
+// NewComponentTasks returns the component task handlers over st.
+func NewComponentTasks(st store.Store) *ComponentTasks { return &ComponentTasks{store: st} }
+
+// Register adds the handlers to r.
+func (ct *ComponentTasks) Register(r *Runner) {
+	r.Handle(TaskDeploy, ct.deploy)
+	r.Handle(TaskStart, ct.start)
+	r.Handle(TaskStop, ct.stop)
+	r.Handle(TaskRestart, ct.restart)
+	r.Handle(TaskScale, ct.scale)
+	r.Handle(TaskRollback, ct.rollback)
+}
+
+func (ct *ComponentTasks) pause(ctx context.Context) error {
+	if ct.StepDelay == 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(ct.StepDelay):
+		return nil
+	}
+}
+
+func payload(t *model.Task) (ComponentTask, error) {
+	var p ComponentTask
+	if err := json.Unmarshal(t.Payload, &p); err != nil {
+		return p, &Failure{Reason: "BadTask", Err: fmt.Errorf("read task payload: %w", err)}
+	}
+	return p, nil
+}
+
+// mutate applies fn to the stored component, retrying when another writer
+// got in between, and derives the status from the new desired state.
+func (ct *ComponentTasks) mutate(ctx context.Context, id string, fn func(c *model.Component) error) (*model.Component, error) {
+	for attempt := 0; attempt < 20; attempt++ {
+		c, err := ct.store.GetComponentByID(ctx, id)
+		if err != nil {
+			if errors.Is(err, model.ErrNotFound) {
+				return nil, &Failure{Reason: "ComponentDeleted", Err: fmt.Errorf("the component was deleted before the operation ran")}
+			}
+			return nil, fmt.Errorf("load component: %w", err)
+		}
+		if err := fn(c); err != nil {
+			return nil, err
+		}
+		c.Status, c.StatusMessage = DesiredStatus(c)
+		err = ct.store.UpdateComponent(ctx, c)
+		if errors.Is(err, model.ErrStale) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("save component: %w", err)
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("save component: too many concurrent changes, try again")
+}
+
+// DesiredStatus is the status a component has when no runtime engine
+// reports on it: what was asked, not what runs.
+func DesiredStatus(c *model.Component) (model.ComponentStatus, string) {
+	switch c.Desired {
+	case model.DesiredStopped:
+		return model.StatusClosed, ""
+	case model.DesiredRunning:
+		if c.Instances == 0 {
+			return model.StatusClosed, "scaled to 0 instances"
+		}
+		return model.StatusUnknown, "no runtime engine reports on this component"
+	default:
+		return model.StatusUndeploy, ""
+	}
+}
+
+func (ct *ComponentTasks) deploy(ctx context.Context, t *model.Task, log *TaskLog) error {
+	p, err := payload(t)
+	if err != nil {
+		return err
+	}
+	c, err := ct.store.GetComponentByID(ctx, p.ComponentID)
+	if err != nil {
+		return fmt.Errorf("load component: %w", err)
+	}
+	log.Printf("deploy", "Deploying %s (%s)", c.Alias, c.Kind)
+	var version *model.Version
+	switch c.Kind {
+	case model.KindImage:
+		image := c.Image
+		if p.Image != "" {
+			image = p.Image
+		}
+		version, err = ct.imageVersion(ctx, t, c, image)
+		if err != nil {
+			return err
+		}
+		log.Printf("deploy", "version %d: image %s", version.Number, version.Image)
+	case model.KindSource:
+		versions, err := ct.store.ListVersions(ctx, c.ID)
+		if err != nil {
+			return fmt.Errorf("list versions: %w", err)
+		}
+		for i := range versions {
+			if versions[i].Status == model.VersionSuccess {
+				version = &versions[i]
+				break
+			}
+		}
+		if version == nil {
+			return &Failure{Reason: "NoVersion", Err: fmt.Errorf("nothing to deploy: component %s has no successful build yet; build it first", c.Alias)}
+		}
+		log.Printf("deploy", "version %d: image %s", version.Number, version.Image)
+	case model.KindThirdParty:
+		log.Printf("deploy", "%d static endpoint(s)", len(c.Endpoints))
+	}
+	if err := ct.pause(ctx); err != nil {
+		return err
+	}
+	c, err = ct.mutate(ctx, c.ID, func(c *model.Component) error {
+		if version != nil {
+			c.DeployVersion, c.Image = version.Number, version.Image
+		}
+		c.Desired = model.DesiredRunning
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	log.Printf("deploy", "desired state: %d instance(s) of version %d", c.Instances, c.DeployVersion)
+	return ct.pause(ctx)
+}
+
+// imageVersion finds the version this deploy task created on an earlier
+// attempt, or creates it, so that a resumed deploy does not add a second one.
+func (ct *ComponentTasks) imageVersion(ctx context.Context, t *model.Task, c *model.Component, image string) (*model.Version, error) {
+	versions, err := ct.store.ListVersions(ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list versions: %w", err)
+	}
+	for i := range versions {
+		if versions[i].EventID == t.EventID {
+			return &versions[i], nil
+		}
+	}
+	v := &model.Version{ComponentID: c.ID, Image: image, Status: model.VersionSuccess, EventID: t.EventID, CreatedAt: time.Now().UTC()}
+	if err := ct.store.CreateVersion(ctx, v); err != nil {
+		return nil, fmt.Errorf("record version: %w", err)
+	}
+	return v, nil
+}
+
+func (ct *ComponentTasks) start(ctx context.Context, t *model.Task, log *TaskLog) error {
+	p, err := payload(t)
+	if err != nil {
+		return err
+	}
+	if err := ct.pause(ctx); err != nil {
+		return err
+	}
+	c, err := ct.mutate(ctx, p.ComponentID, func(c *model.Component) error {
+		if c.DeployVersion == 0 && c.Kind != model.KindThirdParty {
+			return &Failure{Reason: "NotDeployed", Err: fmt.Errorf("component %s was never deployed; deploy it first", c.Alias)}
+		}
+		c.Desired = model.DesiredRunning
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	log.Printf("start", "Starting %s: %d instance(s) of version %d", c.Alias, c.Instances, c.DeployVersion)
+	return ct.pause(ctx)
+}
+
+func (ct *ComponentTasks) stop(ctx context.Context, t *model.Task, log *TaskLog) error {
+	p, err := payload(t)
+	if err != nil {
+		return err
+	}
+	if err := ct.pause(ctx); err != nil {
+		return err
+	}
+	c, err := ct.mutate(ctx, p.ComponentID, func(c *model.Component) error {
+		if c.Desired == model.DesiredUndeployed {
+			return nil
+		}
+		c.Desired = model.DesiredStopped
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	log.Printf("stop", "Stopping %s", c.Alias)
+	return ct.pause(ctx)
+}
+
+func (ct *ComponentTasks) restart(ctx context.Context, t *model.Task, log *TaskLog) error {
+	p, err := payload(t)
+	if err != nil {
+		return err
+	}
+	if err := ct.pause(ctx); err != nil {
+		return err
+	}
+	c, err := ct.mutate(ctx, p.ComponentID, func(c *model.Component) error {
+		if c.DeployVersion == 0 && c.Kind != model.KindThirdParty {
+			return &Failure{Reason: "NotDeployed", Err: fmt.Errorf("component %s was never deployed; deploy it first", c.Alias)}
+		}
+		// The restart generation is part of the event: a resumed task
+		// must not restart twice.
+		c.RestartEvent = t.EventID
+		c.Desired = model.DesiredRunning
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	log.Printf("restart", "Restarting %s", c.Alias)
+	return ct.pause(ctx)
+}
+
+func (ct *ComponentTasks) scale(ctx context.Context, t *model.Task, log *TaskLog) error {
+	p, err := payload(t)
+	if err != nil {
+		return err
+	}
+	if p.Instances == nil {
+		return &Failure{Reason: "BadTask", Err: fmt.Errorf("scale needs a number of instances")}
+	}
+	if err := ct.pause(ctx); err != nil {
+		return err
+	}
+	var from int
+	c, err := ct.mutate(ctx, p.ComponentID, func(c *model.Component) error {
+		from = c.Instances
+		c.Instances = *p.Instances
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	log.Printf("scale", "Scaled %s from %d to %d instance(s)", c.Alias, from, c.Instances)
+	return ct.pause(ctx)
+}
+
+func (ct *ComponentTasks) rollback(ctx context.Context, t *model.Task, log *TaskLog) error {
+	p, err := payload(t)
+	if err != nil {
+		return err
+	}
+	v, err := ct.store.GetVersion(ctx, p.ComponentID, p.Version)
+	if errors.Is(err, model.ErrNotFound) {
+		return &Failure{Reason: "NoVersion", Err: fmt.Errorf("version %d does not exist (or was collected); list versions to pick one", p.Version)}
+	}
+	if err != nil {
+		return fmt.Errorf("load version: %w", err)
+	}
+	if v.Status != model.VersionSuccess {
+		return &Failure{Reason: "BadVersion", Err: fmt.Errorf("version %d is %s; only a successful version can run", v.Number, v.Status)}
+	}
+	if err := ct.pause(ctx); err != nil {
+		return err
+	}
+	c, err := ct.mutate(ctx, p.ComponentID, func(c *model.Component) error {
+		c.DeployVersion, c.Image, c.Desired = v.Number, v.Image, model.DesiredRunning
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	log.Printf("rollback", "Rolled %s back to version %d (%s)", c.Alias, v.Number, v.Image)
+	return ct.pause(ctx)
+}
