@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-platform/berth/client"
+)
+
+func newAppCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "app",
+		Short: "Create, list, show and delete apps",
+	}
+
+	var labels []string
+	create := &cobra.Command{
+		Use:   "create NAME [--label KEY=VALUE ...]",
+		Short: "Create an app in the team",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec := client.AppSpec{Name: args[0]}
+			for _, l := range labels {
+				k, v, err := parseAssignment(l)
+				if err != nil {
+					return fmt.Errorf("--label: %w", err)
+				}
+				if spec.Labels == nil {
+					spec.Labels = map[string]string{}
+				}
+				spec.Labels[k] = v
+			}
+			cl, team, err := c.session(cmd.Context())
+			if err != nil {
+				return err
+			}
+			app, err := cl.CreateApp(cmd.Context(), team, spec)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out(), "Created app %s in team %s. Make it the default with \"berth use %s/%s\".\n",
+				app.Name, team, team, app.Name)
+			return nil
+		},
+	}
+	create.Flags().StringArrayVar(&labels, "label", nil, "label KEY=VALUE (repeatable)")
+
+	cmd.AddCommand(create, newAppListCmd(c), newAppGetCmd(c), &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete an app; delete its components first",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, team, err := c.session(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := cl.DeleteApp(cmd.Context(), team, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out(), "Deleted app %s.\n", args[0])
+			return nil
+		},
+	})
+	return cmd
+}
+
+func newAppListCmd(c *cli) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the apps of the team",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, team, err := c.session(cmd.Context())
+			if err != nil {
+				return err
+			}
+			apps, err := cl.ListApps(cmd.Context(), team)
+			if err != nil {
+				return err
+			}
+			return c.render(format, apps, func() {
+				t := newTable("NAME", "LABELS", "CREATED")
+				for _, a := range apps {
+					t.row(a.Name, orDash(formatLabels(a.Labels)), ago(a.CreatedAt))
+				}
+				t.write(c)
+			})
+		},
+	}
+	addOutputFlag(cmd, &format)
+	return cmd
+}
+
+func newAppGetCmd(c *cli) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "get NAME",
+		Short: "Show an app and its components",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, team, err := c.session(cmd.Context())
+			if err != nil {
+				return err
+			}
+			app, err := cl.GetApp(cmd.Context(), team, args[0])
+			if err != nil {
+				return err
+			}
+			comps, err := cl.ListComponents(cmd.Context(), team, app.Name)
+			if err != nil {
+				return err
+			}
+			view := struct {
+				*client.App
+				Components []client.Component `json:"components"`
+			}{app, comps}
+			return c.render(format, view, func() {
+				c.field("App", app.Name)
+				c.field("Team", app.Team)
+				c.field("Labels", formatLabels(app.Labels))
+				c.field("Created", timestamp(app.CreatedAt))
+				fmt.Fprintln(c.out())
+				if len(comps) == 0 {
+					fmt.Fprintln(c.out(), `No components yet; add one with "berth component create ALIAS --image IMAGE".`)
+					return
+				}
+				componentTable(c, comps, false)
+			})
+		},
+	}
+	addOutputFlag(cmd, &format)
+	return cmd
+}
+
+// formatLabels writes labels sorted, so the output is stable.
+func formatLabels(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + labels[k]
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,539 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const (
+	goodToken = "brt_good"
+	eventOK   = "ev-aaaaaaaaaaaaaaaa"
+	eventBad  = "ev-bbbbbbbbbbbbbbbb"
+)
+
+// fakeAPI is an in-memory stand-in for the parts of the REST API the CLI
+// tests touch. It records requests so tests can check what was sent.
+type fakeAPI struct {
+	t   *testing.T
+	srv *httptest.Server
+	mux *http.ServeMux
+
+	mu       sync.Mutex
+	requests []recorded
+	// logs are the lines of each event; the event ends after its last line.
+	logs   map[string][]string
+	status map[string]string
+}
+
+type recorded struct {
+	method, path string
+	body         map[string]any
+}
+
+func (f *fakeAPI) find(method, path string) *recorded {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.requests {
+		if f.requests[i].method == method && f.requests[i].path == path {
+			return &f.requests[i]
+		}
+	}
+	return nil
+}
+
+func newFakeAPI(t *testing.T) *fakeAPI {
+	f := &fakeAPI{t: t, mux: http.NewServeMux(),
+		logs: map[string][]string{
+			eventOK:  {"deploy|Deploying web (image)", "deploy|version 2: image nginx:1.27", "|instances ready"},
+			eventBad: {"build|Cloning", "build|error|npm ERR! missing script: start"},
+		},
+		status: map[string]string{eventOK: "success", eventBad: "failure"},
+	}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		if b, _ := io.ReadAll(r.Body); len(b) > 0 {
+			if err := json.Unmarshal(b, &body); err != nil {
+				t.Errorf("%s %s: body is not JSON: %s", r.Method, r.URL.Path, b)
+			}
+		}
+		f.mu.Lock()
+		f.requests = append(f.requests, recorded{r.Method, r.URL.EscapedPath(), body})
+		f.mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer "+goodToken {
+			apiError(w, 401, "unauthorized", "invalid token: it is unknown or was revoked")
+			return
+		}
+		f.mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(f.srv.Close)
+
+	reply := func(pattern string, status int, v any) {
+		f.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { writeJSONTo(w, status, v) })
+	}
+	reply("GET /api/v1/whoami", 200, map[string]any{"id": "tok-1", "name": "ci", "team": "acme", "role": "developer"})
+	reply("GET /api/v1/teams/acme", 200, map[string]any{"name": "acme"})
+	reply("GET /api/v1/teams/acme/apps/shop", 200, map[string]any{"name": "shop", "team": "acme"})
+	reply("GET /api/v1/teams/acme/apps", 200, map[string]any{"items": []any{
+		map[string]any{"name": "shop"}, map[string]any{"name": "blog"}}})
+	reply("GET /api/v1/teams/acme/apps/shop/components", 200, map[string]any{"items": []any{webComponent}})
+	reply("GET /api/v1/teams/acme/apps/blog/components", 200, map[string]any{"items": []any{
+		map[string]any{"alias": "ghost", "app": "blog", "kind": "image", "image": "ghost:5", "status": "closed", "replicas": 1, "instances": []any{}}}})
+	reply("GET /api/v1/teams/acme/apps/shop/components/web", 200, webComponent)
+	reply("POST /api/v1/teams/acme/apps/shop/components", 201, map[string]any{"alias": "web"})
+	reply("POST /api/v1/teams/acme/apps/shop/components/web/envs", 201, map[string]any{})
+	reply("POST /api/v1/teams/acme/apps/shop/components/web/ports", 201, map[string]any{"port": 8080, "protocol": "tcp", "inner": false, "outer": true})
+	reply("POST /api/v1/teams/acme/apps/shop/components/web/deploy", 202, map[string]any{"event_id": eventOK})
+	reply("POST /api/v1/teams/acme/apps/shop/components/web/restart", 202, map[string]any{"event_id": eventBad})
+	reply("GET /api/v1/events", 200, map[string]any{"items": []any{
+		map[string]any{"id": eventOK, "type": "deploy", "target": "component:acme/shop/web", "status": "success"},
+		map[string]any{"id": eventBad, "type": "restart", "target": "component:acme/shop/web", "status": "failure", "message": "npm ERR!"}}})
+	f.mux.HandleFunc("GET /api/v1/events/{id}/log", f.serveLog)
+	f.mux.HandleFunc("GET /api/v1/teams/acme/apps/{app}/components/{c}", func(w http.ResponseWriter, r *http.Request) {
+		apiError(w, 404, "not_found", fmt.Sprintf("component %q not found in app %q", r.PathValue("c"), r.PathValue("app")))
+	})
+	return f
+}
+
+var webComponent = map[string]any{
+	"id": "c1", "team": "acme", "app": "shop", "alias": "web", "kind": "image", "image": "nginx:1.27",
+	"replicas": 2, "status": "some_abnormal", "status_label": "部分实例异常", "deploy_version": 2,
+	"memory": "256Mi", "cpu": "500m",
+	"ports": []any{map[string]any{"port": 80, "protocol": "http", "alias": "WEB", "inner": true, "outer": true}},
+	"envs":  []any{map[string]any{"name": "PASSWORD", "value": "******", "scope": "inner", "secret": true}},
+	"instances": []any{
+		map[string]any{"id": "web-1", "status": "running", "version": 2},
+		map[string]any{"id": "web-2", "status": "abnormal", "reason": "CrashLoopBackOff", "message": "exited with code 1",
+			"advice": "read the instance log; the command may be wrong", "restarts": 4},
+	},
+}
+
+func apiError(w http.ResponseWriter, status int, code, message string) {
+	writeJSONTo(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
+}
+
+func writeJSONTo(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// serveLog answers the history (JSON) and the follow stream (SSE) of the
+// fake events. Lines are "stage|text" or "stage|level|text".
+func (f *fakeAPI) serveLog(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	raw, ok := f.logs[id]
+	if !ok {
+		apiError(w, 404, "not_found", "event "+id+" not found")
+		return
+	}
+	var lines []map[string]any
+	for i, l := range raw {
+		parts := strings.Split(l, "|")
+		line := map[string]any{"seq": i + 1, "stage": parts[0], "text": parts[len(parts)-1]}
+		if len(parts) == 3 {
+			line["level"] = parts[1]
+		}
+		lines = append(lines, line)
+	}
+	event := map[string]any{"id": id, "type": "deploy", "target": "component:acme/shop/web", "status": f.status[id]}
+	if f.status[id] == "failure" {
+		event["message"] = "build failed: npm ERR! missing script: start"
+	}
+	after := 0
+	fmt.Sscan(r.URL.Query().Get("after"), &after)
+	if r.URL.Query().Get("follow") == "" {
+		// Paged history: one page per call, to exercise the client's paging.
+		page := []map[string]any{}
+		if after < len(lines) {
+			page = lines[after : after+1]
+		}
+		writeJSONTo(w, 200, map[string]any{"event": event, "lines": page})
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	for _, l := range lines[min(after, len(lines)):] {
+		b, _ := json.Marshal(l)
+		fmt.Fprintf(w, "id: %v\nevent: line\ndata: %s\n\n", l["seq"], b)
+	}
+	b, _ := json.Marshal(event)
+	fmt.Fprintf(w, ": ping\n\nevent: end\ndata: %s\n\n", b)
+}
+
+// testCLI runs commands in-process with its own environment and config dir.
+type testCLI struct {
+	t    *testing.T
+	vars map[string]string
+	tty  bool
+}
+
+func newTestCLI(t *testing.T, vars map[string]string) *testCLI {
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	if _, ok := vars["XDG_CONFIG_HOME"]; !ok {
+		vars["XDG_CONFIG_HOME"] = t.TempDir()
+	}
+	return &testCLI{t: t, vars: vars}
+}
+
+// loggedIn is a CLI whose environment points at api, in team acme, app shop.
+func loggedIn(t *testing.T, api *fakeAPI) *testCLI {
+	return newTestCLI(t, map[string]string{
+		"BERTH_URL": api.srv.URL, "BERTH_TOKEN": goodToken, "BERTH_TEAM": "acme", "BERTH_APP": "shop",
+	})
+}
+
+func (tc *testCLI) run(args ...string) (stdout, stderr string, code int) {
+	return tc.runWithInput("", args...)
+}
+
+func (tc *testCLI) runWithInput(stdin string, args ...string) (stdout, stderr string, code int) {
+	tc.t.Helper()
+	c := &cli{stdin: strings.NewReader(stdin), getenv: func(k string) string { return tc.vars[k] }, tty: tc.tty}
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code = execute(ctx, c, args, &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+func (tc *testCLI) mustRun(args ...string) string {
+	tc.t.Helper()
+	out, errOut, code := tc.run(args...)
+	if code != 0 {
+		tc.t.Fatalf("berth %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+func contains(t *testing.T, what, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s does not contain %q:\n%s", what, w, got)
+		}
+	}
+}
+
+func TestLoginSavesAndReportsIdentity(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := newTestCLI(t, nil)
+	out := tc.mustRun("login", api.srv.URL+"/", "--token", goodToken)
+	contains(t, "login output", out, "Logged in to "+api.srv.URL, "ci, developer of team acme")
+
+	p := filepath.Join(tc.vars["XDG_CONFIG_HOME"], "berth", "config.json")
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("config mode %v, want 0600", st.Mode().Perm())
+	}
+	var cfg config
+	b, _ := os.ReadFile(p)
+	json.Unmarshal(b, &cfg)
+	if cfg != (config{URL: api.srv.URL, Token: goodToken, Team: "acme"}) {
+		t.Fatalf("saved %+v", cfg)
+	}
+
+	// The saved login is used by later commands, with the token's team.
+	out = tc.mustRun("whoami")
+	contains(t, "whoami", out, "ci, developer of team acme on "+api.srv.URL)
+	tc.mustRun("use", "acme/shop")
+	out = tc.mustRun("ps")
+	contains(t, "ps after login", out, "web")
+	if api.find("GET", "/api/v1/teams/acme/apps/shop/components") == nil {
+		t.Fatal("ps did not use the saved team and app")
+	}
+}
+
+func TestLoginReadsTokenFromStdin(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := newTestCLI(t, nil)
+	out, errOut, code := tc.runWithInput(goodToken+"\n", "login", api.srv.URL, "--token", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	contains(t, "login output", out, "Logged in")
+}
+
+func TestLoginRefusesABadTokenAndSavesNothing(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := newTestCLI(t, nil)
+	_, errOut, code := tc.run("login", api.srv.URL, "--token", "brt_wrong")
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	contains(t, "stderr", errOut, "Error: "+api.srv.URL+" refused the token: invalid token")
+	if strings.Contains(errOut, "Hint") {
+		t.Errorf("login repeats the login hint:\n%s", errOut)
+	}
+	if _, err := os.Stat(filepath.Join(tc.vars["XDG_CONFIG_HOME"], "berth", "config.json")); err == nil {
+		t.Fatal("a refused login was saved")
+	}
+
+	_, errOut, _ = tc.run("login", "localhost:7070", "--token", goodToken)
+	contains(t, "stderr", errOut, `is not a server URL`)
+}
+
+func TestConfigFallsBackToHome(t *testing.T) {
+	api := newFakeAPI(t)
+	home := t.TempDir()
+	tc := newTestCLI(t, map[string]string{"XDG_CONFIG_HOME": "", "HOME": home})
+	tc.mustRun("login", api.srv.URL, "--token", goodToken)
+	if _, err := os.Stat(filepath.Join(home, ".config", "berth", "config.json")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUnauthorizedPrintsLoginHint(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := newTestCLI(t, map[string]string{"BERTH_URL": api.srv.URL, "BERTH_TOKEN": "brt_revoked", "BERTH_TEAM": "acme"})
+	out, errOut, code := tc.run("app", "list")
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	want := "Error: invalid token: it is unknown or was revoked\nHint: the token was refused; run \"berth login URL --token TOKEN\" with a valid token.\n"
+	if errOut != want {
+		t.Fatalf("stderr:\n%s\nwant:\n%s", errOut, want)
+	}
+}
+
+func TestNotLoggedIn(t *testing.T) {
+	tc := newTestCLI(t, nil)
+	_, errOut, code := tc.run("ps")
+	if code != 1 || errOut != "Error: "+errNotLoggedIn.Error()+"\n" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestTeamAndAppResolution(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := newTestCLI(t, map[string]string{"BERTH_URL": api.srv.URL, "BERTH_TOKEN": goodToken})
+	tc.mustRun("use", "acme/shop")
+
+	// The flag beats the environment, which beats "berth use".
+	tc.vars["BERTH_APP"] = "blog"
+	tc.mustRun("ps", "--app", "shop")
+	tc.mustRun("ps")
+	api.mu.Lock()
+	var paths []string
+	for _, r := range api.requests {
+		if strings.HasSuffix(r.path, "/components") {
+			paths = append(paths, r.path)
+		}
+	}
+	api.mu.Unlock()
+	want := []string{"/api/v1/teams/acme/apps/shop/components", "/api/v1/teams/acme/apps/blog/components"}
+	if fmt.Sprint(paths) != fmt.Sprint(want) {
+		t.Fatalf("listed %v, want %v", paths, want)
+	}
+
+	out := tc.mustRun("use")
+	contains(t, "use", out, "Team: acme\n", "App:  blog ($BERTH_APP)")
+
+	_, errOut, _ := tc.run("use", "nope/shop")
+	contains(t, "use of a missing team", errOut, "Error: ")
+}
+
+func TestComponentCreateSendsTheSpec(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := loggedIn(t, api)
+	out := tc.mustRun("component", "create", "web", "--image", "nginx:1.27", "--instances", "2",
+		"--memory", "256Mi", "--cpu", "500m", "--port", "80/http:inner,outer", "--port", "9000/tcp",
+		"--env", "MODE=prod", "--env", "EMPTY=", "--secret-env", "PASSWORD=s3=cret",
+		"--", "nginx", "-g", "daemon off;")
+	contains(t, "output", out, `Created component web in app shop. Deploy it with "berth deploy web".`)
+
+	req := api.find("POST", "/api/v1/teams/acme/apps/shop/components")
+	if req == nil {
+		t.Fatal("no create request")
+	}
+	got, _ := json.Marshal(req.body)
+	want := `{"alias":"web","cmd":["nginx","-g","daemon off;"],"cpu":"500m",` +
+		`"envs":[{"name":"MODE","secret":false,"value":"prod"},{"name":"EMPTY","secret":false,"value":""},{"name":"PASSWORD","secret":true,"value":"s3=cret"}],` +
+		`"image":"nginx:1.27","instances":2,"kind":"image","memory":"256Mi",` +
+		`"ports":[{"inner":true,"outer":true,"port":80,"protocol":"http"},{"inner":true,"outer":false,"port":9000,"protocol":"tcp"}]}`
+	if string(got) != want {
+		t.Fatalf("sent\n%s\nwant\n%s", got, want)
+	}
+
+	_, errOut, code := tc.run("component", "create", "web", "--image", "x", "--port", "80/http:public")
+	if code != 1 || !strings.Contains(errOut, "exposure must be inner, outer") {
+		t.Fatalf("bad port accepted: %d %s", code, errOut)
+	}
+}
+
+func TestComponentList(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := loggedIn(t, api)
+	out := tc.mustRun("ps")
+	want := "ALIAS  KIND   STATUS         INSTANCES  IMAGE\n" +
+		"web    image  some_abnormal  1/2        nginx:1.27\n"
+	if out != want {
+		t.Fatalf("got\n%s\nwant\n%s", out, want)
+	}
+	if out2 := tc.mustRun("component", "list"); out2 != out {
+		t.Fatalf("ps and component list differ:\n%s\n%s", out, out2)
+	}
+
+	var items []map[string]any
+	if err := json.Unmarshal([]byte(tc.mustRun("ps", "-o", "json")), &items); err != nil || len(items) != 1 || items[0]["alias"] != "web" {
+		t.Fatalf("-o json: %v %v", items, err)
+	}
+
+	// Without an app, every app of the team is listed.
+	delete(tc.vars, "BERTH_APP")
+	out = tc.mustRun("ps")
+	contains(t, "ps of the team", out, "APP   ALIAS", "shop  web", "blog  ghost")
+
+	_, errOut, _ := tc.run("ps", "-o", "yaml")
+	contains(t, "bad format", errOut, `unknown output format "yaml"`)
+}
+
+func TestComponentGetShowsInstanceAdvice(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := loggedIn(t, api)
+	out := tc.mustRun("component", "get", "web")
+	contains(t, "get", out,
+		"Status:         some_abnormal (部分实例异常)",
+		"Instances:      1 ready of 2",
+		"80/http  inner,outer",
+		"PASSWORD=******",
+		"web-2  abnormal  4 restarts",
+		"CrashLoopBackOff: exited with code 1",
+		"advice: read the instance log; the command may be wrong")
+}
+
+func TestComponentFoundWithoutApp(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := loggedIn(t, api)
+	delete(tc.vars, "BERTH_APP")
+	tc.mustRun("env", "set", "web", "A=1", "--scope", "outer", "--secret")
+	req := api.find("POST", "/api/v1/teams/acme/apps/shop/components/web/envs")
+	if req == nil {
+		t.Fatal("env set did not find the app of web")
+	}
+	if req.body["scope"] != "outer" || req.body["secret"] != true || req.body["value"] != "1" {
+		t.Fatalf("env body %v", req.body)
+	}
+	_, errOut, _ := tc.run("env", "list", "nope")
+	contains(t, "missing component", errOut, `Error: component "nope" not found in any app of team "acme"`)
+}
+
+func TestPortAddFlags(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := loggedIn(t, api)
+	out := tc.mustRun("port", "add", "web", "8080/tcp", "--outer")
+	contains(t, "port add", out, "Added port 8080/tcp (outer) to web.")
+	req := api.find("POST", "/api/v1/teams/acme/apps/shop/components/web/ports")
+	if req.body["inner"] != false || req.body["outer"] != true || req.body["port"] != float64(8080) {
+		t.Fatalf("port body %v", req.body)
+	}
+}
+
+func TestDeployFollowsTheLog(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := loggedIn(t, api)
+	out := tc.mustRun("deploy", "web")
+	want := "Event " + eventOK + "\n" +
+		"==> Deploy\nDeploying web (image)\nversion 2: image nginx:1.27\ninstances ready\n" +
+		"==> Deploy succeeded\n"
+	if out != want {
+		t.Fatalf("got\n%s\nwant\n%s", out, want)
+	}
+}
+
+func TestFailedOperationExitsNonZero(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := loggedIn(t, api)
+	out, errOut, code := tc.run("restart", "web")
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	contains(t, "stdout", out, "Event "+eventBad, "==> Build\nCloning\nnpm ERR! missing script: start\n")
+	contains(t, "stderr", errOut, "Error: deploy component:acme/shop/web failed: build failed: npm ERR! missing script: start")
+}
+
+func TestDetachPrintsOnlyTheEventID(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := loggedIn(t, api)
+	out, errOut, code := tc.run("deploy", "web", "-d", "--image", "nginx:1.27")
+	if code != 0 || out != eventOK+"\n" {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	contains(t, "stderr", errOut, "berth logs -f "+eventOK)
+	if req := api.find("POST", "/api/v1/teams/acme/apps/shop/components/web/deploy"); req.body["image"] != "nginx:1.27" {
+		t.Fatalf("deploy body %v", req.body)
+	}
+	if api.find("GET", "/api/v1/events/"+eventOK+"/log") != nil {
+		t.Fatal("--detach followed the log")
+	}
+}
+
+func TestLogs(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := loggedIn(t, api)
+	out := tc.mustRun("logs", eventOK)
+	if out != "==> Deploy\nDeploying web (image)\nversion 2: image nginx:1.27\ninstances ready\n" {
+		t.Fatalf("history:\n%s", out)
+	}
+	out, _, code := tc.run("logs", "-f", eventBad)
+	if code != 1 || strings.Count(out, "Cloning") != 1 {
+		t.Fatalf("logs -f of a failed event: exit %d\n%s", code, out)
+	}
+
+	_, errOut, code := tc.run("logs", "web")
+	if code != 1 || errOut != "Error: \"web\" is not an event id (ev-...); list events with \"berth events\"\n" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	_, errOut, _ = tc.run("logs", "ev-cccccccccccccccc")
+	contains(t, "unknown event", errOut, "Error: event ev-cccccccccccccccc not found")
+}
+
+func TestEventsTable(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := loggedIn(t, api)
+	out := tc.mustRun("events", "--status", "failure")
+	contains(t, "events", out, "ID", "STATUS", eventOK, "success", eventBad, "failure", "npm ERR!")
+	if strings.Contains(out, "\x1b[") {
+		t.Fatal("colours written to a pipe")
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	for _, r := range api.requests {
+		if r.path == "/api/v1/events" {
+			return
+		}
+	}
+	t.Fatal("events did not call /api/v1/events")
+}
+
+func TestColoursOnlyOnATerminal(t *testing.T) {
+	api := newFakeAPI(t)
+	tc := loggedIn(t, api)
+	tc.tty = true
+	out := tc.mustRun("ps")
+	if !strings.Contains(out, colorYellow+"some_abnormal"+colorReset) {
+		t.Fatalf("no colour on a terminal:\n%q", out)
+	}
+	// Columns stay aligned: padding is computed without the escapes.
+	if !strings.Contains(out, colorYellow+"some_abnormal"+colorReset+"  1/2") {
+		t.Fatalf("misaligned:\n%q", out)
+	}
+	tc.vars["NO_COLOR"] = "1"
+	if out := tc.mustRun("ps"); strings.Contains(out, "\x1b[") {
+		t.Fatalf("colour despite NO_COLOR:\n%q", out)
+	}
+}

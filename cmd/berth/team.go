@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newTeamCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "team",
+		Short: "Create, list and delete teams",
+	}
+	cmd.AddCommand(
+		&cobra.Command{
+			Use:   "create NAME",
+			Short: "Create a team (admin token only)",
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				cl, err := c.client()
+				if err != nil {
+					return err
+				}
+				t, err := cl.CreateTeam(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.out(), "Created team %s. Add members with \"berth member add NAME --team %s\".\n", t.Name, t.Name)
+				return nil
+			},
+		},
+		newTeamListCmd(c),
+		&cobra.Command{
+			Use:   "delete NAME",
+			Short: "Delete a team with all its apps, components, members and tokens",
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				cl, err := c.client()
+				if err != nil {
+					return err
+				}
+				if err := cl.DeleteTeam(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.out(), "Deleted team %s.\n", args[0])
+				return nil
+			},
+		},
+	)
+	return cmd
+}
+
+func newTeamListCmd(c *cli) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the teams you can see",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			teams, err := cl.ListTeams(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return c.render(format, teams, func() {
+				t := newTable("NAME", "CREATED")
+				for _, team := range teams {
+					t.row(team.Name, ago(team.CreatedAt))
+				}
+				t.write(c)
+			})
+		},
+	}
+	addOutputFlag(cmd, &format)
+	return cmd
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs berth's whole test suite, installing what the tests need first (as
+# root on Debian/Ubuntu): PostgreSQL for the store suite. Prints go test's
+# summary and exits non-zero on any failure.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+export PATH="$PATH:/usr/local/go/bin:$HOME/go/bin"
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
+
+step() { printf '==> %s\n' "$*"; }
+
+if ! command -v go >/dev/null; then
+  step "Installing Go"
+  apt-get update -qq && apt-get install -y -qq golang-go >/dev/null
+fi
+
+PGDIR="$(mktemp -d /tmp/berth-test-pg.XXXXXX)"
+cleanup() { scripts/postgres-test.sh stop "$PGDIR" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+step "Starting a throwaway PostgreSQL for the store suite"
+PGPORT="${BERTH_TEST_PG_PORT:-55432}"
+BERTH_TEST_POSTGRES="$(scripts/postgres-test.sh "$PGDIR" "$PGPORT")"
+export BERTH_TEST_POSTGRES
+echo "    $BERTH_TEST_POSTGRES"
+
+step "Checking format and vet"
+unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"
+if [ -n "$unformatted" ]; then
+  echo "gofmt needed on:" >&2; echo "$unformatted" >&2; exit 1
+fi
+go vet ./...
+
+step "Running the tests"
+set +e
+go test -count=1 -timeout 20m "$@" ./... 2>&1 | tee /tmp/berth-test.out
+status=${PIPESTATUS[0]}
+set -e
+echo
+pass=$(grep -c '^ok ' /tmp/berth-test.out || true)
+fail=$(grep -Ec '^FAIL[[:space:]]' /tmp/berth-test.out || true)
+echo "packages: $pass passed, $fail failed"
+exit "$status"
