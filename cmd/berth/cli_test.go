@@ -20,6 +20,7 @@ const (
 	goodToken = "brt_good"
 	eventOK   = "ev-aaaaaaaaaaaaaaaa"
 	eventBad  = "ev-bbbbbbbbbbbbbbbb"
+	eventSlow = "ev-ssssssssssssssss"
 )
 
 // fakeAPI is an in-memory stand-in for the parts of the REST API the CLI
@@ -34,6 +35,9 @@ type fakeAPI struct {
 	// logs are the lines of each event; the event ends after its last line.
 	logs   map[string][]string
 	status map[string]string
+	// pause is how long the follow stream of an event stays silent after
+	// its first line, to let the spinner show.
+	pause map[string]time.Duration
 }
 
 type recorded struct {
@@ -58,8 +62,10 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 			eventOK:  {"deploy|Deploying web (image)", "deploy|version 2: image nginx:1.27", "|instances ready"},
 			eventBad: {"build|Cloning", "build|error|npm ERR! missing script: start"},
 		},
-		status: map[string]string{eventOK: "success", eventBad: "failure"},
+		status: map[string]string{eventOK: "success", eventBad: "failure", eventSlow: "success"},
+		pause:  map[string]time.Duration{eventSlow: 1500 * time.Millisecond},
 	}
+	f.logs[eventSlow] = []string{"build|Pulling", "build|Pulled"}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
 		if b, _ := io.ReadAll(r.Body); len(b) > 0 {
@@ -150,12 +156,16 @@ func (f *fakeAPI) serveLog(w http.ResponseWriter, r *http.Request) {
 	if f.status[id] == "failure" {
 		event["message"] = "build failed: npm ERR! missing script: start"
 	}
+	if r.URL.Query().Get("follow") == "" && f.pause[id] > 0 {
+		event["status"] = "running"
+	}
 	after := 0
 	fmt.Sscan(r.URL.Query().Get("after"), &after)
 	if r.URL.Query().Get("follow") == "" {
 		// Paged history: one page per call, to exercise the client's paging.
+		// A slow event has nothing stored yet, so all of it is followed.
 		page := []map[string]any{}
-		if after < len(lines) {
+		if after < len(lines) && f.pause[id] == 0 {
 			page = lines[after : after+1]
 		}
 		writeJSONTo(w, 200, map[string]any{"event": event, "lines": page})
@@ -165,6 +175,10 @@ func (f *fakeAPI) serveLog(w http.ResponseWriter, r *http.Request) {
 	for _, l := range lines[min(after, len(lines)):] {
 		b, _ := json.Marshal(l)
 		fmt.Fprintf(w, "id: %v\nevent: line\ndata: %s\n\n", l["seq"], b)
+		w.(http.Flusher).Flush()
+		if l["seq"] == 1 {
+			time.Sleep(f.pause[id])
+		}
 	}
 	b, _ := json.Marshal(event)
 	fmt.Fprintf(w, ": ping\n\nevent: end\ndata: %s\n\n", b)
@@ -535,5 +549,26 @@ func TestColoursOnlyOnATerminal(t *testing.T) {
 	tc.vars["NO_COLOR"] = "1"
 	if out := tc.mustRun("ps"); strings.Contains(out, "\x1b[") {
 		t.Fatalf("colour despite NO_COLOR:\n%q", out)
+	}
+}
+
+func TestSpinnerOnlyOnATerminal(t *testing.T) {
+	api := newFakeAPI(t)
+	for _, tty := range []bool{false, true} {
+		tc := loggedIn(t, api)
+		tc.tty = tty
+		tc.vars["NO_COLOR"] = "1"
+		out := tc.mustRun("logs", "-f", eventSlow)
+		spun := strings.Contains(out, "\r⠋ waiting for output")
+		if spun != tty {
+			t.Fatalf("tty %v: spinner shown %v:\n%q", tty, spun, out)
+		}
+		// The spinner's line is erased before the next log line.
+		if clean := strings.ReplaceAll(out, "\x1b[K", ""); tty && !strings.Contains(clean, "\rPulled\n") {
+			t.Fatalf("spinner not erased before a line:\n%q", out)
+		}
+		if !tty && out != "==> Build\nPulling\nPulled\n==> Deploy succeeded\n" {
+			t.Fatalf("plain output:\n%q", out)
+		}
 	}
 }

@@ -109,7 +109,7 @@ func eventDuration(ev client.Event) string {
 	if ev.FinishedAt != nil {
 		end = *ev.FinishedAt
 	}
-	return end.Sub(*ev.StartedAt).Round(100 * time.Millisecond).String()
+	return shortDuration(end.Sub(*ev.StartedAt))
 }
 
 // firstLine keeps table rows to one line of at most n runes.

@@ -85,7 +85,7 @@ func describeIdentity(id *client.Identity) string {
 	}
 	switch {
 	case id.Admin:
-		return name + ", the server admin"
+		return fmt.Sprintf("the server admin (token %s)", name)
 	case id.Team != "":
 		return fmt.Sprintf("%s, %s of team %s", name, orDash(id.Role), id.Team)
 	}

@@ -202,6 +202,18 @@ func compactDuration(d time.Duration) string {
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
+// shortDuration writes how long something took with as much precision as
+// its size deserves: "12ms", "3.4s", "2m5s".
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
 // timestamp writes an absolute time for detail views.
 func timestamp(t time.Time) string {
 	if t.IsZero() {

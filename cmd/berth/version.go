@@ -41,7 +41,7 @@ Go back to one with "berth rollback ALIAS VERSION".`,
 					}
 					build := ""
 					if v.DurationMS > 0 {
-						build = (time.Duration(v.DurationMS) * time.Millisecond).Round(100 * time.Millisecond).String()
+						build = shortDuration(time.Duration(v.DurationMS) * time.Millisecond)
 					}
 					t.row(mark, fmt.Sprint(v.Number), cell{v.Status, versionColors[v.Status]}, v.Image,
 						orDash(commit), orDash(build), ago(v.CreatedAt), orDash(v.EventID))
