@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -119,6 +120,9 @@ event id and returns at once.`,
 			fmt.Fprintf(c.out(), "Event %s\n", id)
 			p := newLogPrinter(c)
 			ev, err := p.follow(ctx, cl, id)
+			if errors.Is(err, context.Canceled) {
+				return fmt.Errorf("interrupted; the operation goes on, follow it with \"berth logs -f %s\"", id)
+			}
 			if err != nil {
 				return fmt.Errorf("%w (the operation goes on; follow it with \"berth logs -f %s\")", err, id)
 			}

@@ -318,10 +318,19 @@ func TestUnauthorizedPrintsLoginHint(t *testing.T) {
 	if code != 1 || out != "" {
 		t.Fatalf("exit %d, stdout %q", code, out)
 	}
-	want := "Error: invalid token: it is unknown or was revoked\nHint: the token was refused; run \"berth login URL --token TOKEN\" with a valid token.\n"
+	want := "Error: invalid token: it is unknown or was revoked\nHint: the token was refused; BERTH_TOKEN is set, check its value or unset it.\n"
 	if errOut != want {
 		t.Fatalf("stderr:\n%s\nwant:\n%s", errOut, want)
 	}
+
+	// With a saved login, the fix is to log in again.
+	tc = newTestCLI(t, nil)
+	tc.mustRun("login", api.srv.URL, "--token", goodToken)
+	cfgPath := filepath.Join(tc.vars["XDG_CONFIG_HOME"], "berth", "config.json")
+	b, _ := os.ReadFile(cfgPath)
+	os.WriteFile(cfgPath, bytes.Replace(b, []byte(goodToken), []byte("brt_revoked"), 1), 0o600)
+	_, errOut, _ = tc.run("app", "list")
+	contains(t, "stderr", errOut, "Hint: the token was refused; run \"berth login URL --token TOKEN\" with a valid token.")
 }
 
 func TestNotLoggedIn(t *testing.T) {
@@ -570,5 +579,45 @@ func TestSpinnerOnlyOnATerminal(t *testing.T) {
 		if !tty && out != "==> Build\nPulling\nPulled\n==> Deploy succeeded\n" {
 			t.Fatalf("plain output:\n%q", out)
 		}
+	}
+}
+
+func TestParsePort(t *testing.T) {
+	cases := []struct {
+		in   string
+		want string
+	}{
+		{"80", "{80   true false}"},
+		{"80/http", "{80 http  true false}"},
+		{"5432/tcp:outer", "{5432 tcp  false true}"},
+		{"443/grpc:inner,outer", "{443 grpc  true true}"},
+		{"0", "error"},
+		{"http", "error"},
+		{"80:public", "error"},
+	}
+	for _, tc := range cases {
+		p, err := parsePort(tc.in)
+		got := fmt.Sprint(p)
+		if err != nil {
+			got = "error"
+		}
+		if got != tc.want {
+			t.Errorf("parsePort(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestTableAlignsWideCharacters(t *testing.T) {
+	c := &cli{getenv: func(string) string { return "" }}
+	var out bytes.Buffer
+	root := newRootCmd(c)
+	root.SetOut(&out)
+	tb := newTable("STATUS", "NEXT")
+	tb.row("运行中", "x")
+	tb.row("running", "y")
+	tb.write(c)
+	want := "STATUS   NEXT\n运行中   x\nrunning  y\n"
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }

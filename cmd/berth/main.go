@@ -41,17 +41,22 @@ func execute(ctx context.Context, c *cli, args []string, stdout, stderr io.Write
 	if err == nil {
 		return 0
 	}
-	printError(stderr, err)
+	printError(stderr, err, c.getenv)
 	return 1
 }
 
 // printError writes an error the way every command reports one, with a
 // hint where the fix is always the same.
-func printError(w io.Writer, err error) {
+func printError(w io.Writer, err error, getenv func(string) string) {
 	fmt.Fprintf(w, "Error: %s\n", err)
 	var apiErr *client.Error
 	if errors.As(err, &apiErr) && apiErr.Status == 401 {
-		fmt.Fprintln(w, `Hint: the token was refused; run "berth login URL --token TOKEN" with a valid token.`)
+		if getenv("BERTH_TOKEN") != "" {
+			// A new login would not help: the variable wins over it.
+			fmt.Fprintln(w, "Hint: the token was refused; BERTH_TOKEN is set, check its value or unset it.")
+		} else {
+			fmt.Fprintln(w, `Hint: the token was refused; run "berth login URL --token TOKEN" with a valid token.`)
+		}
 	}
 }
 

@@ -95,15 +95,17 @@ func (a *API) updateApp(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var in struct {
-		Labels map[string]string `json:"labels"`
+		Labels *map[string]string `json:"labels"`
 	}
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	if err := validateLabels(in.Labels); err != nil {
-		return err
+	if in.Labels != nil {
+		if err := validateLabels(*in.Labels); err != nil {
+			return err
+		}
+		app.Labels = *in.Labels
 	}
-	app.Labels = in.Labels
 	if err := a.store.UpdateApp(r.Context(), app); err != nil {
 		return err
 	}

@@ -76,8 +76,12 @@ func (a *API) authenticate(r *http.Request) (*model.Token, error) {
 }
 
 func isStreamRequest(r *http.Request) bool {
-	return r.URL.Query().Get("follow") != "" || strings.HasSuffix(r.URL.Path, "/ws") ||
-		strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	return followRequested(r) || strings.HasSuffix(r.URL.Path, "/ws")
+}
+
+func followRequested(r *http.Request) bool {
+	f := r.URL.Query().Get("follow")
+	return f != "" && f != "0" && f != "false"
 }
 
 // touchToken records use at most once a minute per token, off the request path.

@@ -60,7 +60,8 @@ type componentInput struct {
 	Image     *string         `json:"image"`
 	Source    *model.Source   `json:"source"`
 	Endpoints *[]string       `json:"endpoints"`
-	Instances *int            `json:"instances"`
+	Instances json.RawMessage `json:"instances"` // a count; the list a GET returns is ignored
+	Replicas  *int            `json:"replicas"`
 	Memory    *quantity       `json:"memory"`
 	CPU       *quantity       `json:"cpu"`
 	Cmd       *[]string       `json:"cmd"`
@@ -70,6 +71,36 @@ type componentInput struct {
 	Volumes   *[]volumeIO     `json:"volumes"`
 	Readiness json.RawMessage `json:"readiness"`
 	Liveness  json.RawMessage `json:"liveness"`
+
+	// Read-only fields of a GET, accepted and ignored so that a client can
+	// send back what it read.
+	ID            json.RawMessage `json:"id"`
+	Team          json.RawMessage `json:"team"`
+	App           json.RawMessage `json:"app"`
+	Status        json.RawMessage `json:"status"`
+	StatusLabel   json.RawMessage `json:"status_label"`
+	StatusMessage json.RawMessage `json:"status_message"`
+	DeployVersion json.RawMessage `json:"deploy_version"`
+	Dependencies  json.RawMessage `json:"dependencies"`
+	CreatedAt     json.RawMessage `json:"created_at"`
+	UpdatedAt     json.RawMessage `json:"updated_at"`
+}
+
+// count reads the desired number of instances from "replicas" or from
+// "instances" when that is a number.
+func (in *componentInput) count() (*int, error) {
+	if in.Replicas != nil {
+		return in.Replicas, nil
+	}
+	raw := bytes.TrimSpace(in.Instances)
+	if len(raw) == 0 || raw[0] == '[' || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	var n int
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return nil, badRequest("field \"instances\" must be a whole number of instances (got %s)", raw)
+	}
+	return &n, nil
 }
 
 // apply writes the present fields onto c.
@@ -89,8 +120,12 @@ func (in *componentInput) apply(c *model.Component) error {
 	if in.Endpoints != nil {
 		c.Endpoints = *in.Endpoints
 	}
-	if in.Instances != nil {
-		c.Instances = *in.Instances
+	n, err := in.count()
+	if err != nil {
+		return err
+	}
+	if n != nil {
+		c.Instances = *n
 	}
 	if in.Memory != nil {
 		n, err := model.ParseBytes("memory", string(*in.Memory))
@@ -128,7 +163,6 @@ func (in *componentInput) apply(c *model.Component) error {
 			c.Volumes = append(c.Volumes, mv)
 		}
 	}
-	var err error
 	if c.Readiness, err = probeInput("readiness", in.Readiness, c.Readiness); err != nil {
 		return err
 	}

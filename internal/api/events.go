@@ -135,7 +135,7 @@ func (a *API) eventLog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if f := r.URL.Query().Get("follow"); f != "" && f != "0" && f != "false" {
+	if followRequested(r) {
 		return a.streamEventLog(w, r, ev, after)
 	}
 	lines, err := a.store.ReadLog(r.Context(), ev.ID, after, 10000)

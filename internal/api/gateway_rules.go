@@ -110,10 +110,9 @@ func (a *API) createHTTPRule(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkHTTPRule(r.Context(), rule); err != nil {
 		return err
 	}
+	// Several rules may share a domain and path: their weights split the
+	// traffic (a canary).
 	if err := a.store.CreateHTTPRule(r.Context(), rule); err != nil {
-		if errors.Is(err, model.ErrConflict) {
-			return conflict("a rule for %s%s exists already", rule.Domain, rule.Path)
-		}
 		return err
 	}
 	writeJSON(w, http.StatusCreated, rule)

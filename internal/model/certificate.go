@@ -36,7 +36,7 @@ func (c *Certificate) CheckCertificate(now time.Time) error {
 	if now.Before(leaf.NotBefore) {
 		return invalid("certificate", "is not valid before %s; check the clock or the certificate", leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
-	c.Domains = append([]string(nil), leaf.DNSNames...)
+	c.Domains = append([]string{}, leaf.DNSNames...)
 	if len(c.Domains) == 0 && leaf.Subject.CommonName != "" {
 		c.Domains = []string{leaf.Subject.CommonName}
 	}

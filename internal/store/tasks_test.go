@@ -153,18 +153,21 @@ func TestReleaseAndCountTasks(t *testing.T) {
 
 // TestClaimTaskConcurrent has 8 claimers drain 200 tasks on 20 targets: each
 // task is claimed exactly once, and no two tasks of a target run at once.
+// The claimers use two stores opened on one database, as two servers would.
 func TestClaimTaskConcurrent(t *testing.T) {
-	each(t, func(t *testing.T, s Store) {
+	eachEngine(t, func(t *testing.T, s Store, dsn string) {
 		const tasks, targets, claimers = 200, 20, 8
 		for i := range tasks {
 			enqueue(t, s, fmt.Sprintf("component:shop/web/c%d", i%targets))
 		}
+		stores := []Store{s, openTestStore(t, dsn)}
 		var mu sync.Mutex
 		claimed := map[string]string{}
 		running := map[string]string{}
 		var wg sync.WaitGroup
 		for w := range claimers {
 			owner := fmt.Sprintf("w%d", w)
+			s := stores[w%len(stores)]
 			wg.Go(func() {
 				idle := 0
 				for idle < 20 {
@@ -213,5 +216,37 @@ func TestClaimTaskConcurrent(t *testing.T) {
 		if counts[model.TaskSuccess] != tasks {
 			t.Fatalf("counts after draining: %v", counts)
 		}
+	})
+}
+
+// TestClaimTaskLateCommit covers a task that becomes visible only after a
+// newer task of its target was claimed, because its transaction committed
+// later: it must wait for the running one. Only PostgreSQL lets two writers
+// overlap like this.
+func TestClaimTaskLateCommit(t *testing.T) {
+	each(t, func(t *testing.T, s Store) {
+		if s.Dialect() != "postgres" {
+			t.Skip("SQLite serializes writers, so tasks cannot commit out of order")
+		}
+		ss := s.(*sqlStore)
+		const target = "component:shop/web/api"
+		tx, err := ss.db.BeginTx(bg, nil)
+		must(t, err)
+		defer tx.Rollback()
+		late := &model.Task{Type: "deploy"}
+		ev := &model.Event{ID: "late", Team: "shop", Type: "deploy", Target: target, Status: model.EventRunning, CreatedAt: storeTime(time.Now())}
+		_, err = handle{tx, ss.d}.exec(bg, `INSERT INTO events (id, team, type, target, status, reason, message, created_at)
+			VALUES (?, ?, ?, ?, ?, '', '', ?)`, ev.ID, ev.Team, ev.Type, ev.Target, string(ev.Status), ss.d.timeArg(ev.CreatedAt))
+		must(t, err)
+		must(t, ss.enqueueTask(bg, handle{tx, ss.d}, ev, late))
+
+		early := enqueue(t, s, target) // a higher seq, but committed first
+		now := time.Now()
+		wantClaim(t, claim(t, s, "w1", now), early)
+		must(t, tx.Commit())
+
+		wantClaim(t, claim(t, s, "w2", now), nil)
+		must(t, s.FinishTask(bg, early.ID, "w1", model.TaskSuccess, ""))
+		wantClaim(t, claim(t, s, "w2", now), late)
 	})
 }

@@ -92,6 +92,13 @@ func TestComponentLifecycle(t *testing.T) {
 		t.Fatalf("after PATCH: %v", c)
 	}
 	s.must(422, "PATCH", comps+"/api", map[string]any{"alias": "renamed"})
+	// What a GET returns can be sent back as it is: nothing changes.
+	got := s.must(200, "GET", comps+"/api", nil)
+	var again map[string]any
+	s.must(200, "PATCH", comps+"/api", string(got.Body)).json(t, &again)
+	if again["replicas"] != c["replicas"] || again["memory"] != c["memory"] || len(again["envs"].([]any)) != len(c["envs"].([]any)) {
+		t.Fatalf("round trip changed the component: %v", again)
+	}
 
 	// Actions answer 202 with an event, and the event ends.
 	var acc struct {
