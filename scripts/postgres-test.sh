@@ -138,6 +138,7 @@ start() {
 	local i
 	for ((i = 0; i < 60; i++)); do
 		if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres; then
+			log "ready; stop it with: $0 stop $dir"
 			dsn "$port"
 			return
 		fi

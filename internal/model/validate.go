@@ -166,7 +166,21 @@ func (c *Component) Normalize() {
 	if c.Status == "" {
 		c.Status = StatusUndeploy
 	}
+	// The first port takes the component's env prefix, later ones add
+	// their number, so that dependents get distinct <ALIAS>_HOST/_PORT.
+	taken := map[string]bool{}
+	for _, p := range c.Ports {
+		taken[p.Alias] = p.Alias != ""
+	}
 	for i := range c.Ports {
+		if c.Ports[i].Alias == "" {
+			alias := DefaultPortAlias(c.Alias)
+			if taken[alias] {
+				alias = fmt.Sprintf("%s_%d", alias, c.Ports[i].Port)
+			}
+			c.Ports[i].Alias = alias
+			taken[alias] = true
+		}
 		c.Ports[i].Normalize(c.Alias)
 	}
 	for i := range c.Envs {
@@ -238,6 +252,11 @@ func (c *Component) Validate() error {
 			return invalid(fmt.Sprintf("ports[%d].port", i), "duplicates port %d", p.Port)
 		}
 		seenPort[p.Port] = true
+		for _, q := range c.Ports[:i] {
+			if q.Alias == p.Alias {
+				return invalid(fmt.Sprintf("ports[%d].alias", i), "duplicates the alias %s of port %d; each port needs its own env prefix", p.Alias, q.Port)
+			}
+		}
 	}
 	seenEnv := map[string]bool{}
 	for i, e := range c.Envs {
@@ -388,10 +407,8 @@ func (r *HTTPRule) Validate() error {
 
 // Validate checks a TCP rule; GatewayPort 0 means "pick one from the range".
 func (r *TCPRule) Validate() error {
-	if r.GatewayPort != 0 {
-		if err := ValidatePort("gateway_port", r.GatewayPort); err != nil {
-			return err
-		}
+	if r.GatewayPort != 0 && (r.GatewayPort < 1024 || r.GatewayPort > 65535) {
+		return invalid("gateway_port", "must be between 1024 and 65535, or left out to get a free port of the range (got %d)", r.GatewayPort)
 	}
 	if err := validateLabel("component", r.Component); err != nil {
 		return err
