@@ -21,23 +21,20 @@ func (a *API) createPort(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	var out model.Port
-	_, err := a.changeComponent(r, func(c *model.Component) error {
+	c, err := a.changeComponent(r, func(c *model.Component) error {
 		for _, p := range c.Ports {
 			if p.Port == in.Port {
 				return conflict("port %d exists already on %s; change it with PATCH", in.Port, c.Alias)
 			}
 		}
-		p := in
-		p.Normalize(c.Alias)
-		c.Ports = append(c.Ports, p)
-		out = p
+		// Defaults (protocol, a distinct env prefix) come from the component.
+		c.Ports = append(c.Ports, in)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, out)
+	writeJSON(w, http.StatusCreated, c.Ports[len(c.Ports)-1])
 	return nil
 }
 

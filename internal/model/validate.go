@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"net"
 	"path"
 	"regexp"
 	"strconv"
@@ -285,9 +286,9 @@ func (c *Component) Validate() error {
 }
 
 func validateEndpoint(field, ep string) error {
-	host, port, ok := strings.Cut(ep, ":")
-	if !ok || host == "" || strings.ContainsAny(host, "/ @") {
-		return invalid(field, "must be HOST:PORT, e.g. 10.0.0.5:3306 or db.example.com:5432 (got %q)", ep)
+	host, port, err := net.SplitHostPort(ep)
+	if err != nil || host == "" || strings.ContainsAny(host, "/ @") {
+		return invalid(field, "must be HOST:PORT, e.g. 10.0.0.5:3306, db.example.com:5432 or [fd00::5]:5432 (got %q)", ep)
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil {
@@ -362,13 +363,16 @@ func (p *Probe) Validate(field string) error {
 	default:
 		return invalid(field+".type", "must be one of tcp, http, exec (got %q)", p.Type)
 	}
-	for name, v := range map[string]int{
-		"initial_delay_seconds": p.InitialDelaySeconds, "period_seconds": p.PeriodSeconds,
-		"timeout_seconds": p.TimeoutSeconds, "success_threshold": p.SuccessThreshold,
-		"failure_threshold": p.FailureThreshold,
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"initial_delay_seconds", p.InitialDelaySeconds}, {"period_seconds", p.PeriodSeconds},
+		{"timeout_seconds", p.TimeoutSeconds}, {"success_threshold", p.SuccessThreshold},
+		{"failure_threshold", p.FailureThreshold},
 	} {
-		if v < 0 || v > 3600 {
-			return invalid(field+"."+name, "must be between 0 and 3600 (got %d)", v)
+		if f.v < 0 || f.v > 3600 {
+			return invalid(field+"."+f.name, "must be between 0 and 3600 (got %d)", f.v)
 		}
 	}
 	return nil
