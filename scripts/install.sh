@@ -82,7 +82,10 @@ fi
 
 [ -f "$DATA/logs/server.out" ] && sed -n '1,40p' "$DATA/logs/server.out"
 TOKEN="$(cat "$DATA/admin-token")"
-HOST="$(hostname -I 2>/dev/null | awk '{print $1}')"
+HOST="${LISTEN%:*}"
+case "$HOST" in
+  ""|0.0.0.0|"[::]") HOST="$(hostname -I 2>/dev/null | awk '{print $1}')" ;;
+esac
 URL="http://${HOST:-127.0.0.1}:$PORT"
 berth login "http://127.0.0.1:$PORT" --token "$TOKEN" >/dev/null
 echo
