@@ -37,6 +37,8 @@ func ComponentTarget(c *model.Component) string {
 // ComponentTasks applies component operations to the desired state.
 type ComponentTasks struct {
 	store store.Store
+	// Runtime runs what the tasks decide; nil when no engine is attached.
+	Runtime *Reconciler
 	// StepDelay pauses between the steps of a task. Zero in production; the
 	// crash-recovery tests set it so that a kill lands mid-task.
 	StepDelay time.Duration
@@ -89,7 +91,11 @@ func (ct *ComponentTasks) mutate(ctx context.Context, id string, fn func(c *mode
 		if err := fn(c); err != nil {
 			return nil, err
 		}
-		c.Status, c.StatusMessage = DesiredStatus(c)
+		if ct.Runtime == nil {
+			c.Status, c.StatusMessage = DesiredStatus(c)
+		} else {
+			c.Status, c.StatusMessage = transitionStatus(c)
+		}
 		err = ct.store.UpdateComponent(ctx, c)
 		if errors.Is(err, model.ErrStale) {
 			continue
@@ -100,6 +106,21 @@ func (ct *ComponentTasks) mutate(ctx context.Context, id string, fn func(c *mode
 		return c, nil
 	}
 	return nil, fmt.Errorf("save component: too many concurrent changes, try again")
+}
+
+// transitionStatus is the status between an operation and the runtime's
+// first report on it.
+func transitionStatus(c *model.Component) (model.ComponentStatus, string) {
+	switch {
+	case c.Desired == model.DesiredUndeployed:
+		return model.StatusUndeploy, ""
+	case c.Desired == model.DesiredStopped || c.Instances == 0:
+		return model.StatusStopping, ""
+	case c.Status == model.StatusRunning || c.Status == model.StatusUpgrade:
+		return model.StatusUpgrade, ""
+	default:
+		return model.StatusStarting, ""
+	}
 }
 
 // DesiredStatus is the status a component has when no runtime engine
@@ -172,7 +193,7 @@ func (ct *ComponentTasks) deploy(ctx context.Context, t *model.Task, log *TaskLo
 		return err
 	}
 	log.Printf("deploy", "desired state: %d instance(s) of version %d", c.Instances, c.DeployVersion)
-	return ct.pause(ctx)
+	return ct.realize(ctx, c, log, "deploy")
 }
 
 // imageVersion finds the version this deploy task created on an earlier
@@ -213,7 +234,7 @@ func (ct *ComponentTasks) start(ctx context.Context, t *model.Task, log *TaskLog
 		return err
 	}
 	log.Printf("start", "Starting %s: %d instance(s) of version %d", c.Alias, c.Instances, c.DeployVersion)
-	return ct.pause(ctx)
+	return ct.realize(ctx, c, log, "start")
 }
 
 func (ct *ComponentTasks) stop(ctx context.Context, t *model.Task, log *TaskLog) error {
@@ -235,7 +256,7 @@ func (ct *ComponentTasks) stop(ctx context.Context, t *model.Task, log *TaskLog)
 		return err
 	}
 	log.Printf("stop", "Stopping %s", c.Alias)
-	return ct.pause(ctx)
+	return ct.realize(ctx, c, log, "stop")
 }
 
 func (ct *ComponentTasks) restart(ctx context.Context, t *model.Task, log *TaskLog) error {
@@ -260,7 +281,7 @@ func (ct *ComponentTasks) restart(ctx context.Context, t *model.Task, log *TaskL
 		return err
 	}
 	log.Printf("restart", "Restarting %s", c.Alias)
-	return ct.pause(ctx)
+	return ct.realize(ctx, c, log, "restart")
 }
 
 func (ct *ComponentTasks) scale(ctx context.Context, t *model.Task, log *TaskLog) error {
@@ -284,7 +305,7 @@ func (ct *ComponentTasks) scale(ctx context.Context, t *model.Task, log *TaskLog
 		return err
 	}
 	log.Printf("scale", "Scaled %s from %d to %d instance(s)", c.Alias, from, c.Instances)
-	return ct.pause(ctx)
+	return ct.realize(ctx, c, log, "scale")
 }
 
 func (ct *ComponentTasks) rollback(ctx context.Context, t *model.Task, log *TaskLog) error {
@@ -313,5 +334,24 @@ func (ct *ComponentTasks) rollback(ctx context.Context, t *model.Task, log *Task
 		return err
 	}
 	log.Printf("rollback", "Rolled %s back to version %d (%s)", c.Alias, v.Number, v.Image)
-	return ct.pause(ctx)
+	return ct.realize(ctx, c, log, "rollback")
+}
+
+// realize hands the new desired state to the runtime and waits until it
+// holds, so that the event ends with the outcome and not with the request.
+func (ct *ComponentTasks) realize(ctx context.Context, c *model.Component, log *TaskLog, stage string) error {
+	if err := ct.pause(ctx); err != nil {
+		return err
+	}
+	if ct.Runtime == nil {
+		return nil
+	}
+	progress := func(line string) { log.Printf(stage, "%s", line) }
+	if err := ct.Runtime.Apply(ctx, c, progress); err != nil {
+		return &Failure{Reason: "ApplyFailed", Err: err}
+	}
+	if c.Kind == model.KindThirdParty || c.DeployVersion == 0 {
+		return nil
+	}
+	return ct.Runtime.Wait(ctx, c, progress)
 }
