@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-platform/berth/internal/events"
+	"github.com/berth-platform/berth/internal/runtime"
 	"github.com/berth-platform/berth/internal/store"
 )
 
@@ -25,6 +26,8 @@ type Config struct {
 	Tasks Waker
 	// TCPPorts is the gateway port range TCP rules are picked from.
 	TCPPortLow, TCPPortHigh int
+	// Runtime runs components; nil when no engine is attached.
+	Runtime runtime.Driver
 	// Health answers /healthz and /readyz; nil means always ready.
 	Health HealthFunc
 	// Extra routes (e.g. the console) mounted under the same mux.

@@ -76,7 +76,8 @@ func (a *API) authenticate(r *http.Request) (*model.Token, error) {
 }
 
 func isStreamRequest(r *http.Request) bool {
-	return followRequested(r) || strings.HasSuffix(r.URL.Path, "/ws")
+	return followRequested(r) || strings.HasSuffix(r.URL.Path, "/ws") ||
+		(r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/exec"))
 }
 
 func followRequested(r *http.Request) bool {

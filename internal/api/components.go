@@ -46,7 +46,11 @@ func (a *API) view(ctx context.Context, c *model.Component) (componentView, erro
 	if err != nil {
 		return componentView{}, err
 	}
-	return viewComponent(c, deps, nil), nil
+	instances, err := a.instancesOf(ctx, c)
+	if err != nil {
+		return componentView{}, err
+	}
+	return viewComponent(c, deps, instances), nil
 }
 
 func (a *API) listComponents(w http.ResponseWriter, r *http.Request) error {
@@ -68,7 +72,11 @@ func (a *API) listComponents(w http.ResponseWriter, r *http.Request) error {
 	}
 	views := make([]componentView, 0, len(comps))
 	for i := range comps {
-		views = append(views, viewComponent(&comps[i], byFrom[comps[i].Alias], nil))
+		instances, err := a.instancesOf(r.Context(), &comps[i])
+		if err != nil {
+			return err
+		}
+		views = append(views, viewComponent(&comps[i], byFrom[comps[i].Alias], instances))
 	}
 	writeJSON(w, http.StatusOK, items(views))
 	return nil
@@ -213,13 +221,5 @@ func (a *API) deleteComponent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (a *API) listInstances(w http.ResponseWriter, r *http.Request) error {
-	if _, err := a.componentAccess(r, model.RoleViewer); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, items([]model.Instance(nil)))
 	return nil
 }

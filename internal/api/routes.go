@@ -71,6 +71,9 @@ func (a *API) registerRoutes() {
 	a.handle("DELETE "+c+"/{component}/versions/{number}", a.deleteVersion)
 
 	a.handle("GET "+c+"/{component}/instances", a.listInstances)
+	a.handle("GET "+c+"/{component}/logs", a.componentLogs)
+	a.handle("GET "+c+"/{component}/instances/{instance}/exec", a.exec)
+	a.handle("POST "+c+"/{component}/instances/{instance}/exec", a.execCommand)
 	a.handle("GET "+c+"/{component}/events", a.listComponentEvents)
 
 	for _, action := range []string{"deploy", "start", "stop", "restart", "scale", "rollback"} {
