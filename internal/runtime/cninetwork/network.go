@@ -203,7 +203,9 @@ func (n *Network) Setup(ctx context.Context, containerID, netnsPath string) (net
 	if cached, err := n.cni.GetNetworkListCachedResult(n.bridge, rt); err == nil && cached != nil {
 		_, cachedRT, _ := n.cni.GetNetworkListCachedConfig(n.bridge, rt)
 		if cachedRT != nil && cachedRT.NetNS == netnsPath {
-			if ip, err := resultIP(cached); err == nil {
+			// Same container, same path: still attached unless the
+			// namespace was re-created meanwhile, which CHECK finds out.
+			if ip, err := resultIP(cached); err == nil && n.cni.CheckNetworkList(ctx, n.bridge, rt) == nil {
 				return ip, nil
 			}
 		}
@@ -211,7 +213,7 @@ func (n *Network) Setup(ctx context.Context, containerID, netnsPath string) (net
 		if cachedRT != nil {
 			stale = cachedRT
 		}
-		if err := n.cni.DelNetworkList(ctx, n.bridge, stale); err != nil {
+		if err := n.del(ctx, containerID, stale); err != nil {
 			return nil, fmt.Errorf("cninetwork: remove stale attachment of %s: %w", containerID, err)
 		}
 	}
@@ -253,18 +255,30 @@ func (n *Network) Teardown(ctx context.Context, containerID, netnsPath string) e
 		// with it. Without a path the plugins only release the address.
 		rt.NetNS = ""
 	}
-	if err := n.cni.DelNetworkList(ctx, n.bridge, rt); err != nil {
+	if err := n.del(ctx, containerID, rt); err != nil {
 		return fmt.Errorf("cninetwork: detach %s from bridge %s: %w", containerID, n.cfg.Bridge, err)
-	}
-	// Catch masquerade rules DEL could not see (namespace already gone).
-	if err := sweepMasquerade(ctx, n.cfg.Name, containerID); err != nil {
-		return fmt.Errorf("cninetwork: masquerade rules of %s: %w", containerID, err)
 	}
 	lo := n.runtimeConf(containerID, rt.NetNS, "lo")
 	if err := n.cni.DelNetworkList(ctx, n.lo, lo); err != nil {
 		return fmt.Errorf("cninetwork: loopback of %s: %w", containerID, err)
 	}
 	return nil
+}
+
+// del runs the bridge DEL and then removes masquerade rules it could not
+// see: the plugin finds them through the addresses inside the namespace,
+// so a namespace that is gone or was re-created hides them. A DEL that
+// failed on such leftovers (a chain still referenced) is retried once
+// after the sweep.
+func (n *Network) del(ctx context.Context, containerID string, rt *libcni.RuntimeConf) error {
+	err := n.cni.DelNetworkList(ctx, n.bridge, rt)
+	if serr := sweepMasquerade(ctx, n.cfg.Name, containerID); serr != nil {
+		return fmt.Errorf("masquerade rules: %w", serr)
+	}
+	if err != nil {
+		err = n.cni.DelNetworkList(ctx, n.bridge, rt)
+	}
+	return err
 }
 
 func (n *Network) runtimeConf(id, netns, ifname string) *libcni.RuntimeConf {

@@ -351,3 +351,47 @@ func TestConcurrentSetup(t *testing.T) {
 		t.Fatalf("got %d addresses, want %d", len(ips), count)
 	}
 }
+
+// TestSetupAfterNamespaceRecreated: same container ID and path, but a new
+// namespace behind it (a container replaced without Teardown). Setup must
+// attach the new one, not trust its cache.
+func TestSetupAfterNamespaceRecreated(t *testing.T) {
+	requireRoot(t)
+	n := testNetwork(t)
+	ctx := context.Background()
+	ns := testNamespace(t)
+	if _, err := n.Setup(ctx, "re", ns); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveNamespace(ns); err != nil {
+		t.Fatal(err)
+	}
+	if err := NewNamespace(ns); err != nil {
+		t.Fatal(err)
+	}
+	ip, err := n.Setup(ctx, "re", ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inNamespace(ns, func() error {
+		iface, err := net.InterfaceByName(ifName)
+		if err != nil {
+			return err
+		}
+		addrs, _ := iface.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(ip) {
+				return nil
+			}
+		}
+		return fmt.Errorf("eth0 has %v, want %s", addrs, ip)
+	}); err != nil {
+		t.Fatalf("new namespace not attached: %v", err)
+	}
+	if err := n.Teardown(ctx, "re", ns); err != nil {
+		t.Fatal(err)
+	}
+	if rules := masqueradeRules(t, n.Name()); rules != "" {
+		t.Fatalf("masquerade rules left:\n%s", rules)
+	}
+}

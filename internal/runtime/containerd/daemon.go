@@ -382,10 +382,12 @@ func (d *Daemon) Stop(grace time.Duration) error {
 
 	d.mu.Lock()
 	proc, exited := d.proc, d.exited
-	d.mu.Unlock()
 	if proc == nil {
+		d.stopc, d.stopping = nil, false
+		d.mu.Unlock()
 		return nil
 	}
+	d.mu.Unlock()
 	select {
 	case <-exited:
 	default:
@@ -400,7 +402,8 @@ func (d *Daemon) Stop(grace time.Duration) error {
 	}
 	_ = os.Remove(d.pidPath())
 	d.mu.Lock()
-	d.proc = nil
+	// Ready for another Start.
+	d.proc, d.stopc, d.stopping = nil, nil, false
 	d.mu.Unlock()
 	d.log.Info("containerd stopped", "pid", proc.Pid)
 	return nil
@@ -411,6 +414,14 @@ func (d *Daemon) Stop(grace time.Duration) error {
 func Connect(ctx context.Context, address string) (*client.Client, error) {
 	if address == "" {
 		return nil, errors.New("containerd: empty address")
+	}
+	if path, ok := strings.CutPrefix(address, "unix://"); ok || !strings.Contains(address, "://") {
+		if !ok {
+			path = address
+		}
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("containerd at %s does not answer (is it running?): %w", address, err)
+		}
 	}
 	c, err := client.New(address, client.WithTimeout(5*time.Second))
 	if err != nil {
