@@ -1,0 +1,310 @@
+package containerd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berth-platform/berth/internal/model"
+	"github.com/berth-platform/berth/internal/runtime"
+	"github.com/berth-platform/berth/internal/runtime/cninetwork"
+)
+
+// Labels berth puts on every container, so that a restarted berth can tell
+// whose it is and what it runs.
+const (
+	labelComponent = "berth.component"
+	labelOrdinal   = "berth.ordinal"
+	labelVersion   = "berth.version"
+	labelHash      = "berth.spec-hash"
+	labelStarted   = "berth.started"
+)
+
+// DriverConfig configures the embedded engine.
+type DriverConfig struct {
+	// DataDir is berth's data directory: containerd's root, logs and
+	// volumes go under it.
+	DataDir string
+	// Address of a running containerd; empty starts berth's own.
+	Address string
+	// Namespace in containerd (default "berth").
+	Namespace string
+	// Bridge and Subnet of the instance network.
+	Bridge, Subnet string
+	// ServiceLink and ServiceSubnet hold the service IPs.
+	ServiceLink, ServiceSubnet string
+}
+
+// adoptee is a container found at start-up.
+type adoptee struct {
+	ID                  string
+	Ordinal             int
+	Version             int64
+	Hash                string
+	IP                  string
+	Running             bool
+	ExitCode            int
+	StartedAt, ExitedAt time.Time
+}
+
+// Driver is the containerd engine behind runtime.Driver.
+type Driver struct {
+	cfg      DriverConfig
+	daemon   *Daemon
+	engine   *Engine
+	network  *cninetwork.Network
+	services *services
+	logDir   string
+	volDir   string
+
+	mu          sync.Mutex
+	controllers map[string]*controller
+	adopted     map[string][]adoptee
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+}
+
+var _ runtime.Driver = (*Driver)(nil)
+
+// Name implements runtime.Driver.
+func (d *Driver) Name() string { return "containerd" }
+
+func (d *Driver) controller(id string) *controller {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.controllers[id]
+}
+
+// Apply implements runtime.Driver.
+func (d *Driver) Apply(ctx context.Context, spec runtime.ComponentSpec) error {
+	d.mu.Lock()
+	c, ok := d.controllers[spec.ComponentID]
+	if !ok {
+		c = newController(d, spec.ComponentID, d.adopted[spec.ComponentID])
+		delete(d.adopted, spec.ComponentID)
+		d.controllers[spec.ComponentID] = c
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			c.run(d.ctx)
+		}()
+	}
+	d.mu.Unlock()
+	for _, v := range spec.Volumes {
+		if err := os.MkdirAll(d.volumePath(spec.ComponentID, v.Name), 0o755); err != nil {
+			return fmt.Errorf("volume %s: %w", v.Name, err)
+		}
+	}
+	c.apply(spec)
+	return nil
+}
+
+// Remove implements runtime.Driver.
+func (d *Driver) Remove(ctx context.Context, componentID string, purge bool) error {
+	d.mu.Lock()
+	c := d.controllers[componentID]
+	adopted := d.adopted[componentID]
+	delete(d.adopted, componentID)
+	d.mu.Unlock()
+	if c != nil {
+		c.mu.Lock()
+		c.spec.Instances = 0
+		c.hash = "removed"
+		for _, in := range c.instances {
+			c.terminate(in)
+		}
+		c.mu.Unlock()
+		// Wait for the stops, then forget the controller.
+		deadline := time.Now().Add(stopGrace + 30*time.Second)
+		for len(c.instanceIDs()) > 0 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		d.mu.Lock()
+		delete(d.controllers, componentID)
+		d.mu.Unlock()
+	}
+	for _, a := range adopted {
+		if err := d.engine.Stop(ctx, a.ID, stopGrace); err != nil {
+			return fmt.Errorf("stop %s: %w", a.ID, err)
+		}
+	}
+	d.services.remove(componentID)
+	if purge {
+		if err := os.RemoveAll(filepath.Join(d.volDir, componentID)); err != nil {
+			return fmt.Errorf("remove volumes: %w", err)
+		}
+		_ = os.RemoveAll(filepath.Join(d.logDir, componentID))
+	}
+	return nil
+}
+
+// Instances implements runtime.Driver.
+func (d *Driver) Instances(ctx context.Context, componentID string) ([]model.Instance, error) {
+	if c := d.controller(componentID); c != nil {
+		return c.view(), nil
+	}
+	return []model.Instance{}, nil
+}
+
+// Rollout implements runtime.Driver.
+func (d *Driver) Rollout(ctx context.Context, componentID string) (runtime.RolloutState, error) {
+	if c := d.controller(componentID); c != nil {
+		return c.rolloutState(), nil
+	}
+	return runtime.RolloutState{Phase: runtime.RolloutIdle}, nil
+}
+
+// ServiceAddress implements runtime.Driver.
+func (d *Driver) ServiceAddress(ctx context.Context, componentID string, port int) (string, error) {
+	return d.services.address(componentID, port)
+}
+
+func (d *Driver) logPath(componentID, instanceID string) string {
+	return filepath.Join(d.logDir, componentID, instanceID+".log")
+}
+
+func (d *Driver) volumePath(componentID, volume string) string {
+	return filepath.Join(d.volDir, componentID, volume)
+}
+
+// lastLogLines reads the end of an instance's log for crash reports.
+func (d *Driver) lastLogLines(componentID, instanceID string, n int) string {
+	rc, err := OpenLog(d.logPath(componentID, instanceID), runtime.LogOptions{Tail: n})
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 64<<10))
+	return tailLines(string(b), n)
+}
+
+// Logs implements runtime.Driver.
+func (d *Driver) Logs(ctx context.Context, componentID, instanceID string, opts runtime.LogOptions) (io.ReadCloser, error) {
+	p := d.logPath(componentID, instanceID)
+	if opts.Previous {
+		p = PreviousLogPath(p)
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("instance %s has no previous container: it has not restarted", instanceID)
+		}
+		opts.Follow = false
+	}
+	return OpenLogContext(ctx, p, opts)
+}
+
+// Exec implements runtime.Driver.
+func (d *Driver) Exec(ctx context.Context, componentID, instanceID string, opts runtime.ExecOptions) (int, error) {
+	return d.engine.Exec(ctx, instanceID, opts)
+}
+
+// instanceSpec is the container an instance runs.
+func (d *Driver) instanceSpec(componentID string, in *instance, spec runtime.ComponentSpec) InstanceSpec {
+	is := InstanceSpec{
+		ID: in.id, Image: spec.Image, Cmd: spec.Cmd, Args: spec.Args, Env: spec.Env,
+		Memory: spec.Memory, CPU: spec.CPU, Hostname: fmt.Sprintf("%s-%d", spec.Alias, in.ordinal),
+		LogPath: d.logPath(componentID, in.id),
+		Labels: map[string]string{
+			labelComponent: componentID, labelOrdinal: strconv.Itoa(in.ordinal),
+			labelVersion: strconv.FormatInt(spec.Version, 10), labelHash: in.hash,
+			labelStarted: time.Now().UTC().Format(time.RFC3339),
+		},
+	}
+	for _, v := range spec.Volumes {
+		is.Mounts = append(is.Mounts, Mount{Source: d.volumePath(componentID, v.Name), Target: v.Path})
+	}
+	return is
+}
+
+// Capacity implements runtime.Driver.
+func (d *Driver) Capacity(ctx context.Context) (runtime.Capacity, error) {
+	return d.capacity(nil)
+}
+
+func (d *Driver) capacity(self *controller) (runtime.Capacity, error) {
+	var c runtime.Capacity
+	mem, err := readMeminfo()
+	if err != nil {
+		return c, err
+	}
+	c.MemoryTotal, c.MemoryFree = mem.total, mem.available
+	cores := int64(numCPU())
+	c.CPUTotal = cores * 1000
+	c.CPUFree = c.CPUTotal - d.cpuReserved(self)
+	if self != nil {
+		c.CPUFree -= self.cpuReservedLocked()
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(d.cfg.DataDir, &st); err == nil {
+		c.DiskTotal = int64(st.Blocks) * st.Bsize
+		c.DiskFree = int64(st.Bavail) * st.Bsize
+	}
+	return c, nil
+}
+
+// cpuReserved sums the CPU limits of running instances. The controller
+// asking (whose lock it holds) counts its own.
+func (d *Driver) cpuReserved(except *controller) int64 {
+	d.mu.Lock()
+	ctrls := make([]*controller, 0, len(d.controllers))
+	for _, c := range d.controllers {
+		if c != except {
+			ctrls = append(ctrls, c)
+		}
+	}
+	d.mu.Unlock()
+	var sum int64
+	for _, c := range ctrls {
+		sum += c.cpuReserved()
+	}
+	return sum
+}
+
+// minDiskFree is the free space below which the machine has disk pressure.
+const minDiskFree = 512 << 20
+
+// unschedulable says why this machine cannot take one more instance of
+// spec now, in the words of a Kubernetes scheduler, or "" if it can.
+func (d *Driver) unschedulable(spec runtime.ComponentSpec, self *controller) string {
+	c, err := d.capacity(self)
+	if err != nil {
+		return ""
+	}
+	switch {
+	case c.DiskFree > 0 && c.DiskFree < minDiskFree:
+		return fmt.Sprintf("0/1 nodes are available: 1 node(s) had disk pressure: %s free on %s, under %s", humanBytes(c.DiskFree), d.cfg.DataDir, model.FormatBytes(minDiskFree))
+	case spec.Memory > 0 && spec.Memory > c.MemoryFree:
+		return fmt.Sprintf("0/1 nodes are available: 1 Insufficient memory: the instance asks %s, %s is free", model.FormatBytes(spec.Memory), humanBytes(c.MemoryFree))
+	case spec.CPU > 0 && spec.CPU > c.CPUFree:
+		return fmt.Sprintf("0/1 nodes are available: 1 Insufficient cpu: the instance asks %s, %s is free", model.FormatCPU(spec.CPU), model.FormatCPU(max(c.CPUFree, 0)))
+	}
+	return ""
+}
+
+// Close implements runtime.Driver: controllers stop, containers keep
+// running for the next berth to adopt.
+func (d *Driver) Close() error {
+	d.cancel()
+	d.wg.Wait()
+	d.services.close()
+	if d.daemon != nil {
+		return d.daemon.Stop(10 * time.Second)
+	}
+	return nil
+}
+
+// humanBytes writes a measured amount for people: 23.1Gi, 512.0Mi.
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1fGi", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fMi", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%dKi", n>>10)
+}
