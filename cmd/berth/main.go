@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-platform/berth/client"
+	"github.com/berth-platform/berth/internal/server"
 )
 
 func main() {
@@ -48,6 +49,12 @@ func execute(ctx context.Context, c *cli, args []string, stdout, stderr io.Write
 // printError writes an error the way every command reports one, with a
 // hint where the fix is always the same.
 func printError(w io.Writer, err error, getenv func(string) string) {
+	var phaseErr *server.PhaseError
+	if errors.As(err, &phaseErr) {
+		// The server's start-up line is complete as it is (seed guide style).
+		fmt.Fprintln(w, phaseErr.Error())
+		return
+	}
 	fmt.Fprintf(w, "Error: %s\n", err)
 	var apiErr *client.Error
 	if errors.As(err, &apiErr) && apiErr.Status == 401 {

@@ -29,6 +29,9 @@ them with the time each took, then the console URL and where the admin token is.
 A phase that fails stops the server with a line naming the log to read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.Runtime != "containerd" && cfg.Runtime != "none" {
+				return fmt.Errorf("--runtime must be containerd or none (got %q)", cfg.Runtime)
+			}
 			if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level must be debug, info, warn or error (got %q)", logLevel)
 			}
@@ -47,6 +50,13 @@ A phase that fails stops the server with a line naming the log to read.`,
 	f.IntVar(&cfg.Workers, "workers", 4, "tasks run at once")
 	f.StringVar(&logLevel, "log-level", "info", "server log level: debug, info, warn, error")
 	f.BoolVar(&cfg.ResetAdminToken, "reset-admin-token", false, "issue a new admin token (DATA/admin-token) and revoke the old one")
+	f.StringVar(&cfg.Runtime, "runtime", envOr("BERTH_RUNTIME", "containerd"), "engine that runs components: containerd, or none for the API alone")
+	f.StringVar(&cfg.Containerd.Address, "containerd-address", "", "socket of a running containerd to use instead of starting one")
+	f.StringVar(&cfg.Containerd.Namespace, "containerd-namespace", "berth", "containerd namespace of berth's containers")
+	f.StringVar(&cfg.Containerd.Bridge, "bridge", "berth0", "bridge the instances are attached to")
+	f.StringVar(&cfg.Containerd.Subnet, "subnet", "10.213.0.0/16", "instance addresses (must not overlap the machine's networks)")
+	f.StringVar(&cfg.Containerd.ServiceLink, "service-link", "berth-svc", "interface that holds the components' service addresses")
+	f.StringVar(&cfg.Containerd.ServiceSubnet, "service-subnet", "10.214.0.0/16", "components' stable service addresses")
 	f.DurationVar(&cfg.TaskStepDelay, "debug-task-delay", 0, "pause between task steps (tests of crash recovery)")
 	_ = f.MarkHidden("debug-task-delay")
 	return cmd

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -216,6 +217,12 @@ func (a *API) deleteComponent(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(dependents) > 0 && r.URL.Query().Get("force") == "" {
 		return conflict("component %q is a dependency of %v; remove those dependencies first, or delete with ?force=1", c.Alias, dependents)
+	}
+	if a.cfg.Runtime != nil && c.Kind != model.KindThirdParty {
+		// Its instances and volumes go with it; nothing else could reach them.
+		if err := a.cfg.Runtime.Remove(r.Context(), c.ID, true); err != nil {
+			return fmt.Errorf("remove the instances of %s: %w", c.Alias, err)
+		}
 	}
 	if err := a.store.DeleteComponent(r.Context(), c.Team, c.App, c.Alias); err != nil {
 		return err

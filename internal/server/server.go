@@ -17,6 +17,8 @@ import (
 
 	"github.com/berth-platform/berth/internal/api"
 	"github.com/berth-platform/berth/internal/events"
+	"github.com/berth-platform/berth/internal/runtime"
+	"github.com/berth-platform/berth/internal/runtime/containerd"
 	"github.com/berth-platform/berth/internal/store"
 	"github.com/berth-platform/berth/internal/worker"
 )
@@ -31,6 +33,11 @@ type Config struct {
 	LogLevel slog.Level
 	// ResetAdminToken issues a new admin token and revokes the old one.
 	ResetAdminToken bool
+	// Runtime is the engine that runs components: "containerd" (default)
+	// or "none" (API only, nothing runs).
+	Runtime string
+	// Containerd configures the embedded engine; DataDir is filled in.
+	Containerd containerd.DriverConfig
 	// TaskStepDelay slows every task step; for crash-recovery tests only.
 	TaskStepDelay time.Duration
 	// Out receives the phase lines (stdout).
@@ -68,7 +75,11 @@ func Run(ctx context.Context, cfg Config) error {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: cfg.LogLevel})))
 	slog.Info("berth starting", "version", Version, "data", dir.path, "pid", os.Getpid())
 
-	ph := newPhases(cfg.Out, logPath, "store", "event log", "api", "worker")
+	names := []string{"store", "event log", "containerd", "api", "worker"}
+	if cfg.Runtime == "none" {
+		names = []string{"store", "event log", "api", "worker"}
+	}
+	ph := newPhases(cfg.Out, logPath, names...)
 	fmt.Fprintf(cfg.Out, "  ✓ %-12s %-48s\n", "data", dir.path)
 
 	var st store.Store
@@ -101,13 +112,45 @@ func Run(ctx context.Context, cfg Config) error {
 		return "durable, live followers over SSE and WebSocket", nil
 	})
 
+	var driver runtime.Driver
+	if cfg.Runtime != "none" {
+		ctrdLog := dir.file("logs", "containerd.log")
+		err = ph.run("containerd", func() (string, error) {
+			dc := cfg.Containerd
+			dc.DataDir = dir.path
+			d, err := containerd.Open(ctx, dc)
+			if err != nil {
+				return "", err
+			}
+			driver = d
+			if dc.Address != "" {
+				return "using " + dc.Address, nil
+			}
+			return "supervised, log " + ctrdLog, nil
+		})
+		if err != nil {
+			var pe *PhaseError
+			if errors.As(err, &pe) {
+				pe.LogFile = ctrdLog
+			}
+			return fail(err)
+		}
+		// Containers keep running across a restart of berth, to be adopted.
+		defer driver.Close()
+	}
+
 	runner := worker.NewRunner(st, evlog, worker.Options{Owner: ownerName(), Workers: cfg.Workers})
 	tasks := worker.NewComponentTasks(st)
 	tasks.StepDelay = cfg.TaskStepDelay
+	var reconciler *worker.Reconciler
+	if driver != nil {
+		reconciler = worker.NewReconciler(st, driver)
+		tasks.Runtime = reconciler
+	}
 	tasks.Register(runner)
 
 	handler := api.New(api.Config{
-		Store: st, Log: evlog, Tasks: runner, TCPPortLow: lo, TCPPortHigh: hi, Health: ph.health,
+		Store: st, Log: evlog, Tasks: runner, Runtime: driver, TCPPortLow: lo, TCPPortHigh: hi, Health: ph.health,
 		Mount: map[string]http.Handler{"GET /{$}": consoleHandler()},
 	})
 	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
@@ -130,6 +173,14 @@ func Run(ctx context.Context, cfg Config) error {
 	defer shutdownHTTP(httpSrv)
 
 	err = ph.run("worker", func() (string, error) {
+		if reconciler != nil {
+			// Adopt what kept running while berth was down before any task
+			// touches it.
+			if err := reconciler.Resume(ctx); err != nil {
+				return "", err
+			}
+			go reconciler.Run(ctx)
+		}
 		if err := runner.Start(ctx, st.Dialect() == "sqlite"); err != nil {
 			return "", err
 		}

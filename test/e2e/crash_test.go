@@ -40,7 +40,7 @@ func TestSIGKILLWhileTasksRun(t *testing.T) {
 	}
 	s.kill()
 
-	s.args = nil // the second life runs at full speed
+	s.args = []string{"--runtime", "none"} // the second life runs at full speed
 	s.start()
 	resumed := 0
 	for _, id := range events {

@@ -84,6 +84,10 @@ func freePort(t *testing.T) string {
 // startServer starts berth on a fresh data directory and waits for /healthz.
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
+	if !hasFlag(extra, "--runtime") {
+		// The spine's tests need no containers; runtime tests say so.
+		extra = append([]string{"--runtime", "none"}, extra...)
+	}
 	s := &server{t: t, data: t.TempDir(), addr: freePort(t), args: extra}
 	s.url = "http://" + s.addr
 	s.start()
@@ -273,3 +277,12 @@ func httpGet(url string) (int, error) {
 func itoa(n int) string { return fmt.Sprint(n) }
 
 func futureDay() time.Time { return time.Now().Add(24 * time.Hour) }
+
+func hasFlag(args []string, flag string) bool {
+	for _, a := range args {
+		if a == flag || strings.HasPrefix(a, flag+"=") {
+			return true
+		}
+	}
+	return false
+}

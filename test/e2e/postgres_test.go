@@ -65,7 +65,7 @@ func TestSIGKILLOnPostgres(t *testing.T) {
 	s.must(202, "POST", comps+"/a/scale", map[string]any{"instances": 2}).json(t, &second)
 	time.Sleep(500 * time.Millisecond)
 	s.kill()
-	s.args = []string{"--database", dsn}
+	s.args = []string{"--runtime", "none", "--database", dsn}
 	s.start()
 	for _, id := range []string{first.EventID, second.EventID} {
 		if ev := s.waitEvent(id); ev["status"] != "success" {

@@ -1,0 +1,295 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// requireRuntime skips where containers cannot run, except in CI, where
+// the test command installs what they need.
+func requireRuntime(t *testing.T) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	for _, p := range []string{"/usr/bin/containerd", "/usr/sbin/runc", "/bin/busybox", "/usr/lib/cni/bridge"} {
+		if _, err := os.Stat(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("needs %s (run ./scripts/test.sh as root: it installs containerd, runc, containernetworking-plugins, busybox-static)", strings.Join(missing, ", "))
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// busyboxImage is a one-layer image of Debian's static busybox with a
+// link per applet.
+func busyboxImage(t *testing.T) v1.Image {
+	t.Helper()
+	bin, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := exec.Command("/bin/busybox", "--list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, d := range []string{"bin/", "tmp/", "data/"} {
+		_ = tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o777})
+	}
+	_ = tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin))})
+	_, _ = tw.Write(bin)
+	for _, applet := range strings.Fields(string(list)) {
+		if applet != "busybox" {
+			_ = tw.WriteHeader(&tar.Header{Name: "bin/" + applet, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"sh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// pushBusybox serves a registry on loopback and pushes busybox to it.
+func pushBusybox(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/test/busybox:v1"
+	parsed, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(parsed, busyboxImage(t)); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// runtimeFlags give a test server its own namespace, bridge and subnets,
+// and cleanup removes what the server leaves running on purpose (containers
+// outlive berth so that the next berth adopts them).
+func runtimeFlags(t *testing.T, dataDir func() string) []string {
+	t.Helper()
+	suffix := fmt.Sprintf("%05d", time.Now().UnixNano()%100000)
+	a, b := 200+int(time.Now().UnixNano()%8), int(time.Now().UnixNano()/7%250)
+	bridge, link := "bte"+suffix, "bse"+suffix
+	ns := "e2e-" + suffix
+	t.Cleanup(func() {
+		data := dataDir()
+		// Shims and containers of this test mention its data directory.
+		out, _ := exec.Command("pgrep", "-f", data).Output()
+		for _, pid := range strings.Fields(string(out)) {
+			var p int
+			fmt.Sscan(pid, &p)
+			if p > 0 && p != os.Getpid() {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		mounts, _ := os.ReadFile("/proc/mounts")
+		var targets []string
+		for _, line := range strings.Split(string(mounts), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], data) {
+				targets = append(targets, f[1])
+			}
+		}
+		for i := len(targets) - 1; i >= 0; i-- {
+			_ = syscall.Unmount(targets[i], syscall.MNT_DETACH)
+		}
+		for _, l := range []string{bridge, link} {
+			_ = exec.Command("ip", "link", "del", l).Run()
+		}
+		// Masquerade rules of the bridge carry the network name.
+		rules, _ := exec.Command("iptables-save", "-t", "nat").Output()
+		for _, line := range strings.Split(string(rules), "\n") {
+			if strings.HasPrefix(line, "-A ") && strings.Contains(line, "berth-"+bridge) {
+				args := append([]string{"-t", "nat", "-D"}, strings.Fields(line)[1:]...)
+				_ = exec.Command("iptables", args...).Run()
+			}
+		}
+		cg, _ := filepath.Glob("/sys/fs/cgroup/*/" + ns)
+		for _, d := range cg {
+			_ = os.Remove(d)
+		}
+	})
+	return []string{"--runtime", "containerd", "--containerd-namespace", ns, "--bridge", bridge,
+		"--subnet", fmt.Sprintf("10.%d.%d.0/24", a, b), "--service-link", link,
+		"--service-subnet", fmt.Sprintf("10.%d.%d.0/24", a, (b+1)%250)}
+}
+
+type instanceView struct {
+	ID, Status, Reason, Message, Advice, Address string
+	Version                                      int64
+	Restarts                                     int
+}
+
+type componentState struct {
+	Status        string
+	StatusMessage string `json:"status_message"`
+	Replicas      int
+	Instances     []instanceView
+}
+
+func (s *server) component(alias string) componentState {
+	var c componentState
+	s.must(200, "GET", comps+"/"+alias, nil).json(s.t, &c)
+	return c
+}
+
+func (s *server) waitComponent(alias string, timeout time.Duration, cond func(componentState) bool) componentState {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var c componentState
+	for time.Now().Before(deadline) {
+		c = s.component(alias)
+		if cond(c) {
+			return c
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	s.t.Fatalf("component %s: condition not met within %s; last: %+v", alias, timeout, c)
+	return c
+}
+
+func (s *server) action(alias, action string, body any) map[string]any {
+	s.t.Helper()
+	var acc struct {
+		EventID string `json:"event_id"`
+	}
+	s.must(202, "POST", comps+"/"+alias+"/"+action, body).json(s.t, &acc)
+	return s.waitEvent(acc.EventID)
+}
+
+// A user deploys an image component, scales it, reads its logs, runs a
+// command in it, stops and starts it, sees a crashing one explained, and
+// kills berth: the instances keep running and are adopted.
+func TestRuntimeThroughTheAPI(t *testing.T) {
+	requireRuntime(t)
+	image := pushBusybox(t)
+	var s *server
+	flags := runtimeFlags(t, func() string { return s.data })
+	s = startServer(t, flags...)
+	if !strings.Contains(s.out.String(), "✓ containerd") {
+		t.Fatalf("no containerd phase:\n%s", s.out)
+	}
+	setupShop(s)
+	s.must(201, "POST", comps, map[string]any{
+		"alias": "web", "image": image, "instances": 1, "memory": "64Mi",
+		"cmd":       []string{"sh", "-c", "mkdir -p /www && echo hello from $HOSTNAME > /www/index.html && echo serving && exec httpd -f -p 8080 -h /www"},
+		"ports":     []map[string]any{{"port": 8080, "protocol": "http", "inner": true}},
+		"readiness": map[string]any{"type": "http", "port": 8080, "path": "/", "period_seconds": 1},
+	})
+	ev := s.action("web", "deploy", nil)
+	if ev["status"] != "success" {
+		t.Fatalf("deploy: %v", ev)
+	}
+	var hist struct{ Lines []struct{ Text string } }
+	s.must(200, "GET", "/api/v1/events/"+ev["id"].(string)+"/log", nil).json(t, &hist)
+	joined := ""
+	for _, l := range hist.Lines {
+		joined += l.Text + "\n"
+	}
+	for _, want := range []string{"pulling image", "is ready", "1 instance(s) of version 1 ready"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("deploy log lacks %q:\n%s", want, joined)
+		}
+	}
+	c := s.waitComponent("web", 30*time.Second, func(c componentState) bool { return c.Status == "running" })
+	if len(c.Instances) != 1 || c.Instances[0].Status != "running" || c.Instances[0].Address == "" {
+		t.Fatalf("instances: %+v", c.Instances)
+	}
+
+	if ev := s.action("web", "scale", map[string]any{"instances": 3}); ev["status"] != "success" {
+		t.Fatalf("scale: %v", ev)
+	}
+	c = s.waitComponent("web", 30*time.Second, func(c componentState) bool { return c.Status == "running" && len(c.Instances) == 3 })
+
+	logs := string(s.must(200, "GET", comps+"/web/logs?tail=10", nil).Body)
+	if strings.Count(logs, "serving") != 3 || !strings.Contains(logs, "["+c.Instances[0].ID+"] ") {
+		t.Errorf("logs of 3 instances:\n%s", logs)
+	}
+	var out struct {
+		ExitCode int `json:"exit_code"`
+		Output   string
+	}
+	s.must(200, "POST", comps+"/web/instances/"+c.Instances[0].ID+"/exec", map[string]any{"cmd": []string{"cat", "/www/index.html"}}).json(t, &out)
+	if out.ExitCode != 0 || !strings.Contains(out.Output, "hello from web-") {
+		t.Errorf("exec: %+v", out)
+	}
+
+	if ev := s.action("web", "stop", nil); ev["status"] != "success" {
+		t.Fatalf("stop: %v", ev)
+	}
+	s.waitComponent("web", 30*time.Second, func(c componentState) bool { return c.Status == "closed" && len(c.Instances) == 0 })
+	if ev := s.action("web", "start", nil); ev["status"] != "success" {
+		t.Fatalf("start: %v", ev)
+	}
+	c = s.waitComponent("web", 30*time.Second, func(c componentState) bool { return c.Status == "running" && len(c.Instances) == 3 })
+
+	// A crashing component says why.
+	s.must(201, "POST", comps, map[string]any{"alias": "crash", "image": image, "cmd": []string{"sh", "-c", "echo about to fail; exit 7"}})
+	ev = s.action("crash", "deploy", nil)
+	cr := s.waitComponent("crash", 30*time.Second, func(c componentState) bool {
+		return c.Status == "abnormal" && len(c.Instances) == 1 && c.Instances[0].Reason == "CrashLoopBackOff"
+	})
+	if in := cr.Instances[0]; !strings.Contains(in.Message, "exited with code 7") || !strings.Contains(in.Message, "about to fail") || in.Advice == "" {
+		t.Errorf("crash instance: %+v", in)
+	}
+
+	// SIGKILL berth: the instances keep running and are adopted.
+	before := map[string]bool{}
+	for _, in := range c.Instances {
+		before[in.ID] = true
+	}
+	s.kill()
+	s.start()
+	c = s.waitComponent("web", 20*time.Second, func(c componentState) bool { return c.Status == "running" && len(c.Instances) == 3 })
+	for _, in := range c.Instances {
+		if !before[in.ID] || in.Restarts != 0 {
+			t.Errorf("instance %s was not adopted (before: %v)", in.ID, before)
+		}
+	}
+
+	s.must(204, "DELETE", comps+"/crash", nil)
+	s.must(204, "DELETE", comps+"/web", nil)
+}
