@@ -22,12 +22,18 @@ fi
 
 step "Installing packages"
 need=()
-for pkg in ca-certificates git curl; do
+# containerd, runc and the CNI plugins run the components; iptables is how
+# the bridge plugin masquerades their traffic.
+for pkg in ca-certificates git curl containerd runc containernetworking-plugins iptables iproute2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# berth supervises its own containerd; Debian's system one is not needed.
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl disable --now containerd >/dev/null 2>&1 || true
 fi
 
 export PATH="$PATH:/usr/local/go/bin:$HOME/go/bin"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs berth's whole test suite, installing what the tests need first (as
-# root on Debian/Ubuntu): PostgreSQL for the store suite. Prints go test's
+# root on Debian/Ubuntu): PostgreSQL for the store suite, containerd, runc,
+# CNI plugins and busybox-static for the runtime tests. Prints go test's
 # summary and exits non-zero on any failure.
 set -euo pipefail
 
@@ -11,9 +12,16 @@ export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 
 step() { printf '==> %s\n' "$*"; }
 
-if ! command -v go >/dev/null; then
-  step "Installing Go"
-  apt-get update -qq && apt-get install -y -qq golang-go >/dev/null
+need=()
+command -v go >/dev/null || need+=(golang-go)
+# The runtime tests run real containers: containerd, runc, CNI plugins,
+# iptables, and busybox-static to build test images from.
+for pkg in containerd runc containernetworking-plugins iptables iproute2 busybox-static procps; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  step "Installing ${need[*]}"
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 PGDIR="$(mktemp -d /tmp/berth-test-pg.XXXXXX)"
