@@ -70,7 +70,8 @@ func start(bin, data, database string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"server", "--data", data, "--listen", addr}
+	// The API is measured alone: no containers run, none are pulled.
+	args := []string{"server", "--runtime", "none", "--data", data, "--listen", addr}
 	if database != "" {
 		args = append(args, "--database", database)
 	}

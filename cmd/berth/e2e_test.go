@@ -58,7 +58,9 @@ func startServer(t *testing.T, extra ...string) (url, adminToken string) {
 	l.Close()
 
 	data := t.TempDir()
-	args, _ := json.Marshal(append([]string{"server", "--data", data, "--listen", addr}, extra...))
+	// The CLI's tests need no containers: --runtime none keeps them from
+	// starting containerd and from pulling the images they name.
+	args, _ := json.Marshal(append([]string{"server", "--runtime", "none", "--data", data, "--listen", addr}, extra...))
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), serverArgsEnv+"="+string(args))
 	var out bytes.Buffer

@@ -105,6 +105,12 @@ type Store interface {
 	ListCertificates(ctx context.Context, team string) ([]model.Certificate, error)
 	DeleteCertificate(ctx context.Context, team, name string) error
 
+	// PutRegistry creates or replaces a team's registry entry (by host).
+	PutRegistry(ctx context.Context, r *model.Registry) error
+	GetRegistry(ctx context.Context, team, host string) (*model.Registry, error)
+	ListRegistries(ctx context.Context, team string) ([]model.Registry, error)
+	DeleteRegistry(ctx context.Context, team, host string) error
+
 	// CreateEvent stores the event and, when task is not nil, enqueues the
 	// task in the same transaction, so an accepted operation is never lost.
 	CreateEvent(ctx context.Context, e *model.Event, task *model.Task) error

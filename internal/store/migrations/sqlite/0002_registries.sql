@@ -1,0 +1,11 @@
+-- Registries a team pulls from: credentials and trust per host.
+CREATE TABLE registries (
+    team        TEXT NOT NULL REFERENCES teams (name) ON DELETE CASCADE,
+    host        TEXT NOT NULL,
+    username    TEXT NOT NULL,
+    password    TEXT NOT NULL,
+    skip_verify INTEGER NOT NULL,
+    plain_http  INTEGER NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (team, host)
+);
