@@ -159,11 +159,15 @@ func (c *Client) Exec(ctx context.Context, ref ComponentRef, instance string, op
 	// The pumps report the first error that must end the session; a failed
 	// write because the session is over is not one.
 	var (
-		pumpOnce sync.Once
-		pumpErr  error
+		mu      sync.Mutex
+		pumpErr error
 	)
 	fail := func(err error) {
-		pumpOnce.Do(func() { pumpErr = err })
+		mu.Lock()
+		if pumpErr == nil {
+			pumpErr = err
+		}
+		mu.Unlock()
 		cancel()
 	}
 	if opts.Stdin != nil {
@@ -211,11 +215,14 @@ func (c *Client) Exec(ctx context.Context, ref ComponentRef, instance string, op
 	for {
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
-			if pumpErr != nil {
-				return -1, pumpErr
+			mu.Lock()
+			perr := pumpErr
+			mu.Unlock()
+			if perr != nil {
+				return -1, perr
 			}
-			if ctxErr := context.Cause(ctx); ctxErr != nil && !errors.Is(ctxErr, context.Canceled) || ctx.Err() != nil && !isClosed(err) {
-				return -1, ctx.Err()
+			if ctx.Err() != nil {
+				return -1, ctx.Err() // the caller's context ended
 			}
 			if s := websocket.CloseStatus(err); s != -1 {
 				return -1, fmt.Errorf("exec in %s: the server closed the session (%v) without the command's exit status", instance, s)
@@ -248,10 +255,6 @@ func (c *Client) Exec(ctx context.Context, ref ComponentRef, instance string, op
 		// Other types are skipped so the server can add some later.
 	}
 }
-
-// isClosed reports whether err is the end of a WebSocket connection rather
-// than a cancelled read.
-func isClosed(err error) bool { return websocket.CloseStatus(err) != -1 }
 
 // ExecResult is the outcome of ExecOnce.
 type ExecResult struct {

@@ -96,6 +96,11 @@ func (a *API) registerRoutes() {
 	a.handle("GET /api/v1/teams/{team}/certificates/{name}", a.getCertificate)
 	a.handle("DELETE /api/v1/teams/{team}/certificates/{name}", a.deleteCertificate)
 
+	a.handle("GET /api/v1/teams/{team}/registries", a.listRegistries)
+	a.handle("POST /api/v1/teams/{team}/registries", a.putRegistry)
+	a.handle("GET /api/v1/teams/{team}/registries/{host}", a.getRegistry)
+	a.handle("DELETE /api/v1/teams/{team}/registries/{host}", a.deleteRegistry)
+
 	a.handle("GET /api/v1/teams/{team}/events", a.listTeamEvents)
 	a.handle("GET /api/v1/events", a.listEvents)
 	a.handle("GET /api/v1/events/{id}", a.getEvent)

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -52,6 +53,13 @@ func (r *Reconciler) Apply(ctx context.Context, c *model.Component, progress fun
 	case c.Desired == model.DesiredRunning && c.DeployVersion > 0:
 		spec := Spec(c)
 		spec.Progress = progress
+		reg, err := r.store.GetRegistry(ctx, c.Team, model.ImageHost(c.Image))
+		if err != nil && !errors.Is(err, model.ErrNotFound) {
+			return fmt.Errorf("registry settings of %s: %w", c.Image, err)
+		}
+		if reg != nil {
+			spec.Registry = &runtime.RegistryAuth{Username: reg.Username, Password: reg.Password, PlainHTTP: reg.PlainHTTP, SkipVerify: reg.SkipVerify}
+		}
 		if err := r.driver.Apply(ctx, spec); err != nil {
 			return fmt.Errorf("apply %s: %w", c.Alias, err)
 		}

@@ -43,6 +43,7 @@ func TestCrossTeamIsolationOnEveryRoute(t *testing.T) {
 		ids[team+".tcp"] = rule.ID
 		cert, key := selfSigned(t, team+".example.com", futureDay())
 		s.must(201, "POST", base+"/certificates", map[string]any{"name": "cert", "certificate": cert, "key": key})
+		s.must(201, "POST", base+"/registries", map[string]any{"host": "registry." + team + ".example.com", "username": "u", "password": "p"})
 	}
 	before := snapshot(s, "beta")
 
@@ -100,7 +101,8 @@ func TestCrossTeamIsolationOnEveryRoute(t *testing.T) {
 func fillPath(p string, ids map[string]string) string {
 	r := strings.NewReplacer(
 		"{team}", "beta", "{app}", "web", "{component}", "beta-c", "{port}", "80",
-		"{member}", "bob", "{number}", "1", "{dependency}", "beta-d",
+		"{member}", "bob", "{number}", "1", "{dependency}", "beta-d", "{host}", "registry.beta.example.com",
+		"{instance}", "beta-c-0-abcdef",
 	)
 	out := r.Replace(p)
 	switch {
@@ -152,6 +154,8 @@ func bodyFor(path, method string) any {
 		return map[string]any{"version": 1}
 	case "http-rules":
 		return map[string]any{"domain": "evil.example.com", "component": "beta-c", "port": 80}
+	case "registries":
+		return map[string]any{"host": "evil.example.com"}
 	case "tcp-rules":
 		return map[string]any{"component": "beta-c", "port": 80}
 	case "{member}":
@@ -174,7 +178,7 @@ func bodyFor(path, method string) any {
 func snapshot(s *server, team string) string {
 	base := "/api/v1/teams/" + team
 	var parts []string
-	for _, p := range []string{"", "/apps", "/apps/web/components", "/members", "/tokens", "/http-rules", "/tcp-rules", "/certificates", "/events",
+	for _, p := range []string{"", "/apps", "/apps/web/components", "/members", "/tokens", "/http-rules", "/tcp-rules", "/certificates", "/registries", "/events",
 		"/apps/web/components/" + team + "-c/versions", "/apps/web/components/" + team + "-c/dependencies"} {
 		r := s.must(200, "GET", base+p, nil)
 		var v any

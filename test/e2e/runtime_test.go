@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -91,15 +93,33 @@ func busyboxImage(t *testing.T) v1.Image {
 
 // pushBusybox serves a registry on loopback and pushes busybox to it.
 func pushBusybox(t *testing.T) string {
+	return pushBusyboxAuth(t, "", "")
+}
+
+// pushBusyboxAuth is pushBusybox with a registry that wants basic auth
+// when user is set.
+func pushBusyboxAuth(t *testing.T, user, pass string) string {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	if user != "" {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
+				w.Header().Set("WWW-Authenticate", `Basic realm="e2e"`)
+				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	ref := strings.TrimPrefix(srv.URL, "http://") + "/test/busybox:v1"
 	parsed, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(parsed, busyboxImage(t)); err != nil {
+	if err := remote.Write(parsed, busyboxImage(t), remote.WithAuth(&authn.Basic{Username: user, Password: pass})); err != nil {
 		t.Fatal(err)
 	}
 	return ref
@@ -292,4 +312,36 @@ func TestRuntimeThroughTheAPI(t *testing.T) {
 
 	s.must(204, "DELETE", comps+"/crash", nil)
 	s.must(204, "DELETE", comps+"/web", nil)
+}
+
+// A private registry refuses the pull until the team gives berth its
+// credentials; the event and the instance say which.
+func TestPrivateRegistry(t *testing.T) {
+	requireRuntime(t)
+	image := pushBusyboxAuth(t, "robot", "s3cret")
+	var s *server
+	flags := runtimeFlags(t, func() string { return s.data })
+	s = startServer(t, flags...)
+	setupShop(s)
+	s.must(201, "POST", comps, map[string]any{"alias": "app", "image": image, "cmd": []string{"sleep", "300"}})
+	ev := s.action("app", "deploy", nil)
+	if ev["status"] != "failure" || !strings.Contains(fmt.Sprint(ev["message"]), "denied") {
+		t.Fatalf("deploy without credentials: %v", ev)
+	}
+	c := s.waitComponent("app", 20*time.Second, func(c componentState) bool { return c.Status == "abnormal" && len(c.Instances) == 1 })
+	if in := c.Instances[0]; in.Reason != "ErrImagePull" && in.Reason != "ImagePullBackOff" || in.Advice == "" {
+		t.Fatalf("instance: %+v", in)
+	}
+	host := strings.SplitN(image, "/", 2)[0]
+	s.must(201, "POST", "/api/v1/teams/shop/registries", map[string]any{"host": host, "username": "robot", "password": "s3cret"})
+	var reg map[string]any
+	s.must(200, "GET", "/api/v1/teams/shop/registries/"+host, nil).json(t, &reg)
+	if _, leaked := reg["password"]; leaked {
+		t.Fatal("the API returned the registry password")
+	}
+	if ev := s.action("app", "deploy", nil); ev["status"] != "success" {
+		t.Fatalf("deploy with credentials: %v", ev)
+	}
+	s.waitComponent("app", 20*time.Second, func(c componentState) bool { return c.Status == "running" })
+	s.must(204, "DELETE", comps+"/app", nil)
 }

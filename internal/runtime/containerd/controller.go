@@ -101,6 +101,10 @@ func (c *controller) apply(spec runtime.ComponentSpec) {
 		old := c.spec
 		c.prev, c.prevHash = &old, c.hash
 	}
+	// A new apply (a deploy, new credentials) retries a failed pull at once.
+	if ps := c.pulls[spec.Image]; ps != nil && ps.err != nil && !ps.running {
+		delete(c.pulls, spec.Image)
+	}
 	changed := h != c.hash || spec.Instances != c.spec.Instances
 	c.spec, c.hash = spec, h
 	if changed || c.rollout.Phase == "" || c.rollout.Phase == runtime.RolloutFailed {
