@@ -209,7 +209,7 @@ type componentView struct {
 	CPU           string                `json:"cpu"`
 	Cmd           []string              `json:"cmd"`
 	Args          []string              `json:"args"`
-	Ports         []model.Port          `json:"ports"`
+	Ports         []portView            `json:"ports"`
 	Envs          []model.Env           `json:"envs"`
 	Volumes       []volumeIO            `json:"volumes"`
 	Readiness     *model.Probe          `json:"readiness"`
@@ -241,15 +241,24 @@ func nonNil[T any](xs []T) []T {
 	return xs
 }
 
-func viewComponent(c *model.Component, deps []string, instances []model.Instance) componentView {
+// portView is a port with the stable address other components reach it at.
+type portView struct {
+	model.Port
+	InnerAddress string `json:"inner_address,omitempty"`
+}
+
+func viewComponent(c *model.Component, deps []string, instances []model.Instance, addresses map[int]string) componentView {
 	v := componentView{
 		ID: c.ID, Team: c.Team, App: c.App, Alias: c.Alias, Kind: c.Kind, Image: c.Image,
 		Source: c.Source, Endpoints: c.Endpoints, Replicas: c.Instances,
 		Instances: nonNil(instances), Memory: model.FormatBytes(c.Memory), CPU: model.FormatCPU(c.CPU),
-		Cmd: nonNil(c.Cmd), Args: nonNil(c.Args), Ports: nonNil(c.Ports), Envs: redactEnvs(c.Envs),
+		Cmd: nonNil(c.Cmd), Args: nonNil(c.Args), Ports: []portView{}, Envs: redactEnvs(c.Envs),
 		Readiness: c.Readiness, Liveness: c.Liveness, Status: c.Status, StatusLabel: c.Status.Label(),
 		StatusMessage: c.StatusMessage, DeployVersion: c.DeployVersion, Dependencies: nonNil(deps),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+	}
+	for _, p := range c.Ports {
+		v.Ports = append(v.Ports, portView{Port: p, InnerAddress: addresses[p.Port]})
 	}
 	v.Volumes = []volumeIO{}
 	for _, vol := range c.Volumes {

@@ -51,7 +51,7 @@ func (a *API) view(ctx context.Context, c *model.Component) (componentView, erro
 	if err != nil {
 		return componentView{}, err
 	}
-	return viewComponent(c, deps, instances), nil
+	return viewComponent(c, deps, instances, a.innerAddresses(ctx, c)), nil
 }
 
 func (a *API) listComponents(w http.ResponseWriter, r *http.Request) error {
@@ -77,7 +77,7 @@ func (a *API) listComponents(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		views = append(views, viewComponent(&comps[i], byFrom[comps[i].Alias], instances))
+		views = append(views, viewComponent(&comps[i], byFrom[comps[i].Alias], instances, a.innerAddresses(r.Context(), &comps[i])))
 	}
 	writeJSON(w, http.StatusOK, items(views))
 	return nil
@@ -229,4 +229,22 @@ func (a *API) deleteComponent(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// innerAddresses are the stable service addresses of c's inner ports, once
+// it runs.
+func (a *API) innerAddresses(ctx context.Context, c *model.Component) map[int]string {
+	if a.cfg.Runtime == nil || c.Desired == model.DesiredUndeployed || c.Kind == model.KindThirdParty {
+		return nil
+	}
+	out := map[int]string{}
+	for _, p := range c.Ports {
+		if !p.Inner || p.Protocol == model.ProtoUDP {
+			continue
+		}
+		if addr, err := a.cfg.Runtime.ServiceAddress(ctx, c.ID, p.Port); err == nil {
+			out[p.Port] = addr
+		}
+	}
+	return out
 }

@@ -3,11 +3,14 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -184,6 +188,10 @@ type instanceView struct {
 }
 
 type componentState struct {
+	Ports []struct {
+		Port         int
+		InnerAddress string `json:"inner_address"`
+	}
 	Status        string
 	StatusMessage string `json:"status_message"`
 	Replicas      int
@@ -275,6 +283,51 @@ func TestRuntimeThroughTheAPI(t *testing.T) {
 	s.must(200, "POST", comps+"/web/instances/"+c.Instances[0].ID+"/exec", map[string]any{"cmd": []string{"cat", "/www/index.html"}}).json(t, &out)
 	if out.ExitCode != 0 || !strings.Contains(out.Output, "hello from web-") {
 		t.Errorf("exec: %+v", out)
+	}
+
+	// Another instance reaches the component at its stable inner address.
+	addr := c.Ports[0].InnerAddress
+	if addr == "" {
+		t.Fatalf("no inner address: %+v", c.Ports)
+	}
+	s.must(200, "POST", comps+"/web/instances/"+c.Instances[1].ID+"/exec", map[string]any{"cmd": []string{"wget", "-qO-", "http://" + addr + "/"}}).json(t, &out)
+	if out.ExitCode != 0 || !strings.Contains(out.Output, "hello from web-") {
+		t.Errorf("inner address %s from an instance: %+v", addr, out)
+	}
+	// A terminal over the WebSocket: output, then the exit code.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wsURL := "ws" + strings.TrimPrefix(s.url, "http") + "/api/v1/teams/shop/apps/web/components/web/instances/" + c.Instances[0].ID +
+		"/exec?cmd=sh&cmd=-c&cmd=" + url.QueryEscape("read line; echo got:$line; exit 3")
+	conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + s.token}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Write(ctx, websocket.MessageText, []byte(`{"type":"resize","cols":100,"rows":30}`))
+	_ = conn.Write(ctx, websocket.MessageBinary, []byte("ping\r"))
+	var term strings.Builder
+	exitCode := -1
+	for exitCode < 0 {
+		typ, b, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("exec websocket: %v (output so far %q)", err, term.String())
+		}
+		if typ == websocket.MessageBinary {
+			term.Write(b)
+			continue
+		}
+		var m struct {
+			Type string
+			Code int
+		}
+		_ = json.Unmarshal(b, &m)
+		if m.Type == "exit" {
+			exitCode = m.Code
+		}
+	}
+	conn.CloseNow()
+	if exitCode != 3 || !strings.Contains(term.String(), "got:ping") {
+		t.Errorf("terminal: exit %d, output %q", exitCode, term.String())
 	}
 
 	if ev := s.action("web", "stop", nil); ev["status"] != "success" {
