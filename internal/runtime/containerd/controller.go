@@ -556,7 +556,7 @@ func (c *controller) probe(ctx context.Context, in *instance, spec runtime.Compo
 		if !in.liveness.Observe(probe.Check(ctx, spec.Liveness, in.ip, exec)) {
 			c.progress("instance %s failed its liveness probe %d times (%v); restarting it", in.id, in.liveness.Failures(), in.liveness.LastError())
 			in.restarts++
-			in.lastExit = &exitRecord{code: 137, at: now, logs: c.d.lastLogLines(c.id, in.id, 50)}
+			in.lastExit = &exitRecord{code: 137, at: now, logs: c.d.lastLogLines(c.id, in.id, 50), liveness: fmt.Sprint(in.liveness.LastError())}
 			in.phase = phaseBackOff
 			in.retryAt = now.Add(in.nextBackoff(now))
 			go func(id string) { _ = c.d.engine.Stop(context.Background(), id, stopGrace) }(in.id)

@@ -301,7 +301,24 @@ func TestDriverExplainsFailures(t *testing.T) {
 		t.Errorf("bad command: %+v", in)
 	}
 
-	for _, id := range []string{"cmp-crash", "cmp-oom", "cmp-huge", "cmp-missing", "cmp-badcmd"} {
+	// A failing liveness probe restarts the instance; an exec readiness
+	// probe decides when it gets traffic.
+	live := runtime.ComponentSpec{ComponentID: "cmp-live", Alias: "live", Version: 1, Image: image, Instances: 1,
+		Cmd:       []string{"sh", "-c", "sleep 2; touch /tmp/ready; sleep 300"},
+		Readiness: &model.Probe{Type: model.ProbeExec, Command: []string{"test", "-f", "/tmp/ready"}, PeriodSeconds: 1},
+		Liveness:  &model.Probe{Type: model.ProbeTCP, Port: 9, PeriodSeconds: 1, FailureThreshold: 2, InitialDelaySeconds: 4}}
+	must(t, d.Apply(ctx, live))
+	in = instanceWith("cmp-live", func(in model.Instance) bool { return in.Reason == "ReadinessProbeFailed" })
+	if in.Status != model.InstanceNotReady {
+		t.Errorf("before /tmp/ready: %+v", in)
+	}
+	instanceWith("cmp-live", func(in model.Instance) bool { return in.Status == model.InstanceRunning })
+	in = instanceWith("cmp-live", func(in model.Instance) bool { return in.Restarts >= 1 })
+	if in.Reason == "CrashLoopBackOff" && !strings.Contains(in.Message, "liveness probe") {
+		t.Errorf("after the liveness restart: %+v", in)
+	}
+
+	for _, id := range []string{"cmp-crash", "cmp-oom", "cmp-huge", "cmp-missing", "cmp-badcmd", "cmp-live"} {
 		must(t, d.Remove(ctx, id, true))
 	}
 }

@@ -51,6 +51,8 @@ type instance struct {
 type exitRecord struct {
 	code int
 	oom  bool
+	// liveness is the probe failure the instance was killed for, if any.
+	liveness string
 	at   time.Time
 	logs string
 }
@@ -129,6 +131,9 @@ func (in *instance) view(memoryLimit int64, alias string) model.Instance {
 				code, logs = e.code, e.logs
 			}
 			v.Message = fmt.Sprintf("the process exited with code %d; restarted %d time(s), back-off %s, next try in %s", code, in.restarts, in.backoff, wait)
+			if e != nil && e.liveness != "" {
+				v.Message = fmt.Sprintf("killed after failing its liveness probe (%s); restarted %d time(s), back-off %s, next try in %s", e.liveness, in.restarts, in.backoff, wait)
+			}
 			if logs != "" {
 				v.Message += "\nlast log lines:\n" + logs
 			}
