@@ -77,7 +77,7 @@ func (a *API) authenticate(r *http.Request) (*model.Token, error) {
 
 func isStreamRequest(r *http.Request) bool {
 	return followRequested(r) || strings.HasSuffix(r.URL.Path, "/ws") ||
-		(r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/exec"))
+		(strings.HasSuffix(r.URL.Path, "/exec") && strings.EqualFold(r.Header.Get("Upgrade"), "websocket"))
 }
 
 func followRequested(r *http.Request) bool {

@@ -1,15 +1,10 @@
 package e2e
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,14 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/berth-platform/berth/internal/testimage"
 )
 
 // requireRuntime skips where containers cannot run, except in CI, where
@@ -53,48 +42,6 @@ func requireRuntime(t *testing.T) {
 	t.Skip(msg)
 }
 
-// busyboxImage is a one-layer image of Debian's static busybox with a
-// link per applet.
-func busyboxImage(t *testing.T) v1.Image {
-	t.Helper()
-	bin, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := exec.Command("/bin/busybox", "--list").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"bin/", "tmp/", "data/"} {
-		_ = tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o777})
-	}
-	_ = tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin))})
-	_, _ = tw.Write(bin)
-	for _, applet := range strings.Fields(string(list)) {
-		if applet != "busybox" {
-			_ = tw.WriteHeader(&tar.Header{Name: "bin/" + applet, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"sh"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
 // pushBusybox serves a registry on loopback and pushes busybox to it.
 func pushBusybox(t *testing.T) string {
 	return pushBusyboxAuth(t, "", "")
@@ -104,26 +51,14 @@ func pushBusybox(t *testing.T) string {
 // when user is set.
 func pushBusyboxAuth(t *testing.T, user, pass string) string {
 	t.Helper()
-	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	if user != "" {
-		inner := h
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
-				w.Header().Set("WWW-Authenticate", `Basic realm="e2e"`)
-				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
-				return
-			}
-			inner.ServeHTTP(w, r)
-		})
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	ref := strings.TrimPrefix(srv.URL, "http://") + "/test/busybox:v1"
-	parsed, err := name.ParseReference(ref, name.Insecure)
+	img, err := testimage.Busybox()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(parsed, busyboxImage(t), remote.WithAuth(&authn.Basic{Username: user, Password: pass})); err != nil {
+	reg := testimage.Serve(user, pass)
+	t.Cleanup(reg.Close)
+	ref, err := reg.Push("test/busybox:v1", img)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return ref

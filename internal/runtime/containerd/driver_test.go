@@ -286,6 +286,11 @@ func TestDriverExplainsFailures(t *testing.T) {
 		t.Errorf("scheduling: %+v", in)
 	}
 
+	// Lowering the ask lets it run.
+	huge.Memory = 32 << 20
+	must(t, d.Apply(ctx, huge))
+	instanceWith("cmp-huge", func(in model.Instance) bool { return in.Status == model.InstanceRunning })
+
 	missing := runtime.ComponentSpec{ComponentID: "cmp-missing", Alias: "missing", Version: 1, Image: reg.host + "/test/nope:v1", Instances: 1}
 	must(t, d.Apply(ctx, missing))
 	st := waitRollout(t, d, "cmp-missing", runtime.RolloutFailed, time.Minute)
