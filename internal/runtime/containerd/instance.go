@@ -53,8 +53,8 @@ type exitRecord struct {
 	oom  bool
 	// liveness is the probe failure the instance was killed for, if any.
 	liveness string
-	at   time.Time
-	logs string
+	at       time.Time
+	logs     string
 }
 
 const (
