@@ -173,7 +173,11 @@ func TestExecStreamsAndReturnsTheExitCode(t *testing.T) {
 				return
 			}
 			line = append(line, b...)
-			if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			for {
+				i := bytes.IndexByte(line, '\n')
+				if i < 0 {
+					break
+				}
 				cmd := string(line[:i])
 				line = line[i+1:]
 				if cmd == "exit 3" {

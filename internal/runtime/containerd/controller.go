@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-platform/berth/internal/model"
@@ -40,6 +41,8 @@ type controller struct {
 
 	wake chan struct{}
 	done chan struct{}
+
+	reservedCPU atomic.Int64 // millicores held by live instances
 }
 
 // pullState is the outcome of pulling one image reference.
@@ -203,6 +206,7 @@ func (c *controller) reconcile(ctx context.Context) {
 	c.tend(ctx, now)
 	c.updateServices()
 	c.concludeRollout(now)
+	c.publishCPU()
 }
 
 // imageReady pulls the image in the background and reports whether it is
@@ -486,7 +490,7 @@ func (c *controller) tend(ctx context.Context, now time.Time) {
 			if in.hash != c.hash {
 				continue
 			}
-			if msg := c.d.unschedulable(spec, c); msg != "" {
+			if msg := c.d.unschedulable(spec); msg != "" {
 				in.phase, in.message = phaseScheduling, msg
 				continue
 			}
@@ -501,17 +505,42 @@ func (c *controller) tend(ctx context.Context, now time.Time) {
 	}
 }
 
+// unlocked runs fn without the controller's lock, so that readers (the
+// API's status calls) never wait for a container to start or a probe to
+// time out. Callers re-check the instance afterwards: it may have been
+// terminated meanwhile.
+func (c *controller) unlocked(fn func()) {
+	c.mu.Unlock()
+	defer c.mu.Lock()
+	fn()
+}
+
+// current reports whether in is still the live record of its instance.
+func (c *controller) current(in *instance, phase instancePhase) bool {
+	return c.instances[in.id] == in && in.phase == phase
+}
+
 // start (re)creates the instance's container.
 func (c *controller) start(ctx context.Context, in *instance, spec runtime.ComponentSpec) {
-	if in.phase == phaseBackOff || in.phase == phaseCreateError {
-		// The old container must go before its id is used again; Run keeps
-		// its log as the previous one.
-		if err := c.d.engine.Stop(ctx, in.id, 0); err != nil {
-			slog.Warn("remove exited container", "instance", in.id, "err", err)
-		}
-	}
+	restart := in.phase == phaseBackOff || in.phase == phaseCreateError
 	in.phase = phaseStarting
-	running, err := c.d.engine.Run(ctx, c.d.instanceSpec(c.id, in, spec))
+	is := c.d.instanceSpec(c.id, in, spec)
+	var running *Running
+	var err error
+	c.unlocked(func() {
+		if restart {
+			// The old container must go before its id is used again; Run
+			// keeps its log as the previous one.
+			if err := c.d.engine.Stop(ctx, in.id, 0); err != nil {
+				slog.Warn("remove exited container", "instance", in.id, "err", err)
+			}
+		}
+		running, err = c.d.engine.Run(ctx, is)
+	})
+	if !c.current(in, phaseStarting) {
+		// Terminated while starting: terminate's Stop removes what Run made.
+		return
+	}
 	if err != nil {
 		now := time.Now()
 		in.phase, in.message = phaseCreateError, err.Error()
@@ -540,20 +569,33 @@ func (c *controller) probe(ctx context.Context, in *instance, spec runtime.Compo
 	if now.Before(in.nextProbe) || (in.readiness == nil && in.liveness == nil) {
 		return
 	}
+	id, ip := in.id, in.ip
 	exec := func(ctx context.Context, cmd []string) (int, error) {
-		return c.d.engine.Exec(ctx, in.id, runtime.ExecOptions{Cmd: cmd})
+		return c.d.engine.Exec(ctx, id, runtime.ExecOptions{Cmd: cmd})
+	}
+	checkLiveness := in.liveness != nil && now.Sub(in.started) >= probe.InitialDelay(spec.Liveness)
+	var readyErr, liveErr error
+	c.unlocked(func() {
+		if spec.Readiness != nil {
+			readyErr = probe.Check(ctx, spec.Readiness, ip, exec)
+		}
+		if checkLiveness {
+			liveErr = probe.Check(ctx, spec.Liveness, ip, exec)
+		}
+	})
+	if !c.current(in, phaseRunning) {
+		return
 	}
 	period := time.Hour
 	if in.readiness != nil {
 		was := in.readiness.OK()
-		ok := in.readiness.Observe(probe.Check(ctx, spec.Readiness, in.ip, exec))
-		if ok && !was {
+		if ok := in.readiness.Observe(readyErr); ok && !was {
 			c.progress("instance %s is ready", in.id)
 		}
 		period = min(period, probe.Period(spec.Readiness))
 	}
-	if in.liveness != nil && now.Sub(in.started) >= probe.InitialDelay(spec.Liveness) {
-		if !in.liveness.Observe(probe.Check(ctx, spec.Liveness, in.ip, exec)) {
+	if in.liveness != nil && checkLiveness {
+		if !in.liveness.Observe(liveErr) {
 			c.progress("instance %s failed its liveness probe %d times (%v); restarting it", in.id, in.liveness.Failures(), in.liveness.LastError())
 			in.restarts++
 			in.lastExit = &exitRecord{code: 137, at: now, logs: c.d.lastLogLines(c.id, in.id, 50), liveness: fmt.Sprint(in.liveness.LastError())}
@@ -562,6 +604,8 @@ func (c *controller) probe(ctx context.Context, in *instance, spec runtime.Compo
 			go func(id string) { _ = c.d.engine.Stop(context.Background(), id, stopGrace) }(in.id)
 			return
 		}
+	}
+	if in.liveness != nil {
 		period = min(period, probe.Period(spec.Liveness))
 	}
 	in.nextProbe = now.Add(period)
@@ -614,14 +658,17 @@ func (c *controller) instanceIDs() []string {
 	return ids
 }
 
-// cpuReserved is the CPU the component's live instances hold.
-func (c *controller) cpuReserved() int64 {
+// owns reports whether id is one of the component's instances.
+func (c *controller) owns(id string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.cpuReservedLocked()
+	_, ok := c.instances[id]
+	return ok
 }
 
-func (c *controller) cpuReservedLocked() int64 {
+// publishCPU records the CPU the component's live instances hold, for
+// other controllers' scheduling decisions.
+func (c *controller) publishCPU() {
 	var n int64
 	for _, in := range c.instances {
 		if in.phase == phaseRunning || in.phase == phaseStarting {
@@ -632,5 +679,5 @@ func (c *controller) cpuReservedLocked() int64 {
 			}
 		}
 	}
-	return n
+	c.reservedCPU.Store(n)
 }

@@ -223,10 +223,10 @@ func (d *Driver) instanceSpec(componentID string, in *instance, spec runtime.Com
 
 // Capacity implements runtime.Driver.
 func (d *Driver) Capacity(ctx context.Context) (runtime.Capacity, error) {
-	return d.capacity(nil)
+	return d.capacity()
 }
 
-func (d *Driver) capacity(self *controller) (runtime.Capacity, error) {
+func (d *Driver) capacity() (runtime.Capacity, error) {
 	var c runtime.Capacity
 	mem, err := readMeminfo()
 	if err != nil {
@@ -235,10 +235,7 @@ func (d *Driver) capacity(self *controller) (runtime.Capacity, error) {
 	c.MemoryTotal, c.MemoryFree = mem.total, mem.available
 	cores := int64(numCPU())
 	c.CPUTotal = cores * 1000
-	c.CPUFree = c.CPUTotal - d.cpuReserved(self)
-	if self != nil {
-		c.CPUFree -= self.cpuReservedLocked()
-	}
+	c.CPUFree = c.CPUTotal - d.cpuReserved()
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(d.cfg.DataDir, &st); err == nil {
 		c.DiskTotal = int64(st.Blocks) * st.Bsize
@@ -247,22 +244,26 @@ func (d *Driver) capacity(self *controller) (runtime.Capacity, error) {
 	return c, nil
 }
 
-// cpuReserved sums the CPU limits of running instances. The controller
-// asking (whose lock it holds) counts its own.
-func (d *Driver) cpuReserved(except *controller) int64 {
-	d.mu.Lock()
-	ctrls := make([]*controller, 0, len(d.controllers))
-	for _, c := range d.controllers {
-		if c != except {
-			ctrls = append(ctrls, c)
-		}
-	}
-	d.mu.Unlock()
+// cpuReserved sums the CPU limits of running instances. It reads each
+// controller's published figure, never its lock: a controller asks while
+// holding its own.
+func (d *Driver) cpuReserved() int64 {
 	var sum int64
-	for _, c := range ctrls {
-		sum += c.cpuReserved()
+	for _, c := range d.controllerList() {
+		sum += c.reservedCPU.Load()
 	}
 	return sum
+}
+
+// controllerList is a snapshot, so that no lock is held while using them.
+func (d *Driver) controllerList() []*controller {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*controller, 0, len(d.controllers))
+	for _, c := range d.controllers {
+		out = append(out, c)
+	}
+	return out
 }
 
 // minDiskFree is the free space below which the machine has disk pressure.
@@ -270,8 +271,8 @@ const minDiskFree = 512 << 20
 
 // unschedulable says why this machine cannot take one more instance of
 // spec now, in the words of a Kubernetes scheduler, or "" if it can.
-func (d *Driver) unschedulable(spec runtime.ComponentSpec, self *controller) string {
-	c, err := d.capacity(self)
+func (d *Driver) unschedulable(spec runtime.ComponentSpec) string {
+	c, err := d.capacity()
 	if err != nil {
 		return ""
 	}

@@ -141,20 +141,11 @@ func (d *Driver) adoptAll(ctx context.Context) error {
 // dispatchExits hands each exit to its component's controller.
 func (d *Driver) dispatchExits(exits <-chan Exit) {
 	for e := range exits {
-		d.mu.Lock()
-		var owner *controller
-		for _, c := range d.controllers {
-			c.mu.Lock()
-			_, ok := c.instances[e.ID]
-			c.mu.Unlock()
-			if ok {
-				owner = c
+		for _, c := range d.controllerList() {
+			if c.owns(e.ID) {
+				c.exited(e)
 				break
 			}
-		}
-		d.mu.Unlock()
-		if owner != nil {
-			owner.exited(e)
 		}
 	}
 }
