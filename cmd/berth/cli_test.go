@@ -189,6 +189,7 @@ type testCLI struct {
 	t    *testing.T
 	vars map[string]string
 	tty  bool
+	term terminal
 }
 
 func newTestCLI(t *testing.T, vars map[string]string) *testCLI {
@@ -214,10 +215,15 @@ func (tc *testCLI) run(args ...string) (stdout, stderr string, code int) {
 
 func (tc *testCLI) runWithInput(stdin string, args ...string) (stdout, stderr string, code int) {
 	tc.t.Helper()
-	c := &cli{stdin: strings.NewReader(stdin), getenv: func(k string) string { return tc.vars[k] }, tty: tc.tty}
-	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	return tc.runContext(ctx, strings.NewReader(stdin), args...)
+}
+
+// runContext runs a command until it ends or ctx does, as Ctrl-C would.
+func (tc *testCLI) runContext(ctx context.Context, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	c := &cli{stdin: stdin, getenv: func(k string) string { return tc.vars[k] }, tty: tc.tty, term: tc.term}
+	var out, errOut bytes.Buffer
 	code = execute(ctx, c, args, &out, &errOut)
 	return out.String(), errOut.String(), code
 }
@@ -517,11 +523,8 @@ func TestLogs(t *testing.T) {
 		t.Fatalf("logs -f of a failed event: exit %d\n%s", code, out)
 	}
 
-	_, errOut, code := tc.run("logs", "web")
-	if code != 1 || errOut != "Error: \"web\" is not an event id (ev-...); list events with \"berth events\"\n" {
-		t.Fatalf("exit %d, stderr %q", code, errOut)
-	}
-	_, errOut, _ = tc.run("logs", "ev-cccccccccccccccc")
+	// Other arguments are components: see TestComponentLogs.
+	_, errOut, _ := tc.run("logs", "ev-cccccccccccccccc")
 	contains(t, "unknown event", errOut, "Error: event ev-cccccccccccccccc not found")
 }
 

@@ -32,6 +32,9 @@ type cli struct {
 	// tty says stdout is a terminal: only then are colours and spinners
 	// written, so that pipes and files get plain text.
 	tty bool
+	// term is stdin when it is a terminal ("berth exec" can then give the
+	// remote command a TTY), nil otherwise.
+	term terminal
 
 	root              *cobra.Command
 	teamFlag, appFlag string

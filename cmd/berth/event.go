@@ -137,21 +137,42 @@ func isEventID(s string) bool {
 }
 
 func newLogsCmd(c *cli) *cobra.Command {
-	var follow bool
+	var (
+		follow bool
+		opts   client.LogsOptions
+		tail   int
+	)
 	cmd := &cobra.Command{
-		Use:   "logs EVENT_ID [-f]",
-		Short: "Print the log of an event, and with -f follow it until it ends",
-		Long: `Print the log of an operation. With -f, keep printing new lines until the
-operation ends, then exit with status 1 if it failed. Find event ids with
-"berth events".`,
+		Use:   "logs (EVENT_ID | ALIAS) [-f]",
+		Short: "Print the log of an event, or the output of a component's containers",
+		Long: `Print the log of an operation (an event id, ev-...) or the output of a
+component's containers (an ALIAS).
+
+For an event, -f keeps printing new lines until the operation ends, then
+exits with status 1 if it failed. Find event ids with "berth events".
+
+For a component, the output of all its instances is interleaved line by
+line, each line prefixed with "[instance-id]" when there are several;
+--instance reads one (list them with "berth instances ALIAS"), --previous
+the container it ran before its last restart, e.g. the one that crashed.
+Every line kept is printed, or with -f the last 100 and then new lines as
+they are written, until Ctrl-C; --tail N changes how many (-1: all).`,
 		Example: `  berth logs ev-3kq7x2m9abcd2efg
-  berth logs -f ev-3kq7x2m9abcd2efg`,
+  berth logs -f ev-3kq7x2m9abcd2efg
+  berth logs web --tail 50
+  berth logs -f web --instance web-6d5f8
+  berth logs web --instance web-6d5f8 --previous`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
 			if !isEventID(id) {
-				// Other arguments are kept for component logs.
-				return fmt.Errorf(`%q is not an event id (ev-...); list events with "berth events"`, id)
+				opts.Follow = follow
+				return c.componentLogs(cmd, id, opts, tail)
+			}
+			for _, flag := range []string{"instance", "previous", "tail"} {
+				if cmd.Flags().Changed(flag) {
+					return errNotEventFlag(flag, id)
+				}
 			}
 			cl, err := c.client()
 			if err != nil {
@@ -176,7 +197,11 @@ operation ends, then exit with status 1 if it failed. Find event ids with
 			return p.result(ev)
 		},
 	}
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log until the event ends")
+	f := cmd.Flags()
+	f.BoolVarP(&follow, "follow", "f", false, "follow the log: until the event ends, or until Ctrl-C for a component")
+	f.StringVar(&opts.Instance, "instance", "", "component: only this instance's output")
+	f.BoolVar(&opts.Previous, "previous", false, "component: the output of the container before the last restart")
+	f.IntVar(&tail, "tail", 0, "component: start with the last N lines (default: all, or 100 with -f; -1: all)")
 	return cmd
 }
 

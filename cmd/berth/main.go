@@ -24,6 +24,7 @@ func main() {
 		stdin:  os.Stdin,
 		getenv: os.Getenv,
 		tty:    isatty.IsTerminal(os.Stdout.Fd()) || isatty.IsCygwinTerminal(os.Stdout.Fd()),
+		term:   openTerminal(),
 	}
 	code := execute(ctx, c, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -42,9 +43,23 @@ func execute(ctx context.Context, c *cli, args []string, stdout, stderr io.Write
 	if err == nil {
 		return 0
 	}
+	var exit *exitError
+	if errors.As(err, &exit) {
+		return exit.code
+	}
 	printError(stderr, err, c.getenv)
 	return 1
 }
+
+// exitError ends a command with an exit status and no message: the exit
+// code of a remote command, or 130 after an interrupt.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// errInterrupted is how a command stopped by Ctrl-C ends, as a shell
+// reports a process killed by SIGINT.
+var errInterrupted = &exitError{code: 130}
 
 // printError writes an error the way every command reports one, with a
 // hint where the fix is always the same.
@@ -100,9 +115,9 @@ Start with "berth login URL --token TOKEN", pick a team and app with
 	add("setup", newLoginCmd(c), newWhoamiCmd(c), newUseCmd(c), newServerCmd())
 	add("manage", newTeamCmd(c), newMemberCmd(c), newTokenCmd(c), newAppCmd(c))
 	add("component", newComponentCmd(c), newPsCmd(c), newEnvCmd(c), newPortCmd(c),
-		newDependencyCmd(c), newVolumeCmd(c), newVersionsCmd(c))
+		newDependencyCmd(c), newVolumeCmd(c), newVersionsCmd(c), newInstancesCmd(c))
 	add("operate", newActionCmds(c)...)
-	add("operate", newEventsCmd(c), newLogsCmd(c))
+	add("operate", newEventsCmd(c), newLogsCmd(c), newExecCmd(c))
 	add("gateway", newRuleCmd(c), newCertCmd(c))
 	return root
 }

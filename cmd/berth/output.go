@@ -83,6 +83,7 @@ type cell struct {
 type table struct {
 	header []string
 	rows   [][]cell
+	notes  map[int][]string // lines written under a row, by row index
 }
 
 func newTable(header ...string) *table { return &table{header: header} }
@@ -101,6 +102,19 @@ func (t *table) row(values ...any) {
 		}
 	}
 	t.rows = append(t.rows, r)
+}
+
+// note adds lines under the last row, indented to its second column, for
+// what does not fit a cell (an error message, advice).
+func (t *table) note(lines ...string) {
+	if len(t.rows) == 0 || len(lines) == 0 {
+		return
+	}
+	if t.notes == nil {
+		t.notes = map[int][]string{}
+	}
+	i := len(t.rows) - 1
+	t.notes[i] = append(t.notes[i], lines...)
 }
 
 func (t *table) write(c *cli) {
@@ -129,8 +143,12 @@ func (t *table) write(c *cli) {
 		head[i] = cell{text: h}
 	}
 	line(head)
-	for _, r := range t.rows {
+	indent := strings.Repeat(" ", widths[0]+2)
+	for i, r := range t.rows {
 		line(r)
+		for _, n := range t.notes[i] {
+			fmt.Fprintln(w, indent+n)
+		}
 	}
 }
 

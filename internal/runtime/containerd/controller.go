@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -217,6 +218,13 @@ func (c *controller) imageReady(ctx context.Context, spec runtime.ComponentSpec,
 	if ps == nil {
 		ps = &pullState{}
 		c.pulls[spec.Image] = ps
+		// Like Kubernetes' IfNotPresent: a pinned image already here is
+		// not fetched again; "latest" (or no tag) is.
+		if !floatingTag(spec.Image) {
+			if ok, err := c.d.engine.HasImage(ctx, spec.Image); err == nil && ok {
+				ps.done = true
+			}
+		}
 	}
 	if ps.done && ps.err == nil {
 		return true
@@ -680,4 +688,15 @@ func (c *controller) publishCPU() {
 		}
 	}
 	c.reservedCPU.Store(n)
+}
+
+// floatingTag reports whether ref names a tag that may move: latest, or
+// none (which means latest). Digests never move.
+func floatingTag(ref string) bool {
+	if strings.Contains(ref, "@") {
+		return false
+	}
+	last := ref[strings.LastIndex(ref, "/")+1:]
+	i := strings.LastIndex(last, ":")
+	return i < 0 || last[i+1:] == "latest"
 }

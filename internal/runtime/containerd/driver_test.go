@@ -334,3 +334,14 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestFloatingTag(t *testing.T) {
+	for ref, want := range map[string]bool{
+		"nginx": true, "nginx:latest": true, "127.0.0.1:5000/a/b": true, "127.0.0.1:5000/a/b:v1": false,
+		"nginx:1.25": false, "nginx@sha256:abc": false,
+	} {
+		if got := floatingTag(ref); got != want {
+			t.Errorf("floatingTag(%q) = %v", ref, got)
+		}
+	}
+}
