@@ -59,11 +59,12 @@ func instanceTable(c *cli, instances []client.Instance) {
 		if in.Status == "running" {
 			continue // its message only says so
 		}
-		if in.Message != "" {
-			t.note(in.Message)
+		// A crash's message ends with the last lines of its output.
+		if msg := strings.TrimRight(in.Message, "\n"); msg != "" {
+			t.note(strings.Split(msg, "\n")...)
 		}
 		if in.Advice != "" {
-			t.note("advice: " + in.Advice)
+			t.note(strings.Split("advice: "+strings.TrimRight(in.Advice, "\n"), "\n")...)
 		}
 	}
 	t.write(c)

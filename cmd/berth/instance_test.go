@@ -44,7 +44,7 @@ type execSession struct {
 
 func newFakeInstances(api *fakeAPI) *fakeInstances {
 	f := &fakeInstances{t: api.t, instances: []map[string]any{
-		{"id": "web-2", "status": "abnormal", "reason": "CrashLoopBackOff", "message": "exited with code 1",
+		{"id": "web-2", "status": "abnormal", "reason": "CrashLoopBackOff", "message": "exited with code 1\nlast log lines:\nfatal: no config\n",
 			"advice": "read its output with \"berth logs web --instance web-2 --previous\"", "restarts": 4, "version": 2},
 		{"id": "web-1", "status": "running", "reason": "Running", "message": "ready", "version": 2,
 			"address": "10.213.0.7", "restarts": 0},
@@ -337,6 +337,8 @@ func TestInstancesTable(t *testing.T) {
 		"ID     STATUS    REASON            RESTARTS  ADDRESS     VERSION\n" +
 		"web-2  abnormal  CrashLoopBackOff  4         -           2\n" +
 		"       exited with code 1\n" +
+		"       last log lines:\n" +
+		"       fatal: no config\n" +
 		"       advice: read its output with \"berth logs web --instance web-2 --previous\"\n" +
 		"web-1  running   Running           0         10.213.0.7  2\n"
 	if out != want {
