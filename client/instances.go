@@ -80,10 +80,9 @@ type ExecOptions struct {
 	Cmd []string
 	// TTY gives the command a terminal. Send its size on Resize.
 	TTY bool
-	// Stdin is copied to the command's input; nil sends nothing. The
-	// protocol cannot signal the end of the input, so the command's stdin
-	// stays open after Stdin ends: a command that reads its input to the
-	// end (cat, sh reading a script) does not finish by itself.
+	// Stdin is copied to the command's input; nil sends nothing. When it
+	// ends, the command's stdin is closed ({"type":"stdin_eof"}), so a
+	// command that reads its input to the end finishes.
 	Stdin io.Reader
 	// Stdout receives the command's output: the server sends stdout and
 	// stderr as one stream. nil discards it.
@@ -183,7 +182,9 @@ func (c *Client) Exec(ctx context.Context, ref ComponentRef, instance string, op
 				if rerr != nil {
 					if !errors.Is(rerr, io.EOF) && ctx.Err() == nil {
 						fail(fmt.Errorf("exec: read stdin: %w", rerr))
+						return
 					}
+					_ = conn.Write(ctx, websocket.MessageText, []byte(`{"type":"stdin_eof"}`))
 					return
 				}
 			}

@@ -121,10 +121,12 @@ func (f *fakeInstances) serveExec(w http.ResponseWriter, r *http.Request) {
 			Type       string
 			Cols, Rows uint16
 		}
-		if json.Unmarshal(b, &m) != nil || m.Type != "resize" {
+		if json.Unmarshal(b, &m) != nil || (m.Type != "resize" && m.Type != "stdin_eof") {
 			f.t.Errorf("client sent %s", b)
 		}
-		s.resizes = append(s.resizes, client.TerminalSize{Cols: m.Cols, Rows: m.Rows})
+		if m.Type == "resize" {
+			s.resizes = append(s.resizes, client.TerminalSize{Cols: m.Cols, Rows: m.Rows})
+		}
 		return true
 	}
 	snapshot := func() (stdin string, resizes int) {

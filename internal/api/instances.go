@@ -91,20 +91,26 @@ func (a *API) componentLogs(w http.ResponseWriter, r *http.Request) error {
 		return conflict("component %s has no instances; start it first", c.Alias)
 	}
 	prefix := len(ids) > 1
+	// Open every stream before answering, so that a log that cannot be
+	// read is an error status, not a line in a 200.
+	streams := map[string]io.ReadCloser{}
+	for _, id := range ids {
+		stream, err := a.cfg.Runtime.Logs(r.Context(), c.ID, id, opts)
+		if err != nil {
+			for _, s := range streams {
+				s.Close()
+			}
+			return errorf(http.StatusConflict, "no_logs", "cannot read the logs of %s: %v", id, err)
+		}
+		streams[id] = stream
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, id := range ids {
-		stream, err := a.cfg.Runtime.Logs(r.Context(), c.ID, id, opts)
-		if err != nil {
-			mu.Lock()
-			fmt.Fprintf(w, "[%s] cannot read logs: %v\n", id, err)
-			mu.Unlock()
-			continue
-		}
+	for id, stream := range streams {
 		wg.Add(1)
 		go func(id string, stream io.ReadCloser) {
 			defer wg.Done()
@@ -129,10 +135,10 @@ func (a *API) componentLogs(w http.ResponseWriter, r *http.Request) error {
 
 // execMessage is a control message of the exec WebSocket.
 type execMessage struct {
-	Type string `json:"type"` // resize (client), exit or error (server)
+	Type string `json:"type"` // resize, stdin_eof (client); exit, error (server)
 	Cols uint16 `json:"cols,omitempty"`
 	Rows uint16 `json:"rows,omitempty"`
-	Code int    `json:"code,omitempty"`
+	Code int    `json:"code"`
 	Text string `json:"message,omitempty"`
 }
 
@@ -180,7 +186,13 @@ func (a *API) exec(w http.ResponseWriter, r *http.Request) error {
 				continue
 			}
 			var m execMessage
-			if json.Unmarshal(b, &m) == nil && m.Type == "resize" && m.Cols > 0 && m.Rows > 0 {
+			if json.Unmarshal(b, &m) == nil && m.Type == "stdin_eof" {
+				// The client's input ended: the command sees end of file
+				// while its output still flows back.
+				stdinW.Close()
+				continue
+			}
+			if m.Type == "resize" && m.Cols > 0 && m.Rows > 0 {
 				select {
 				case resize <- runtime.TerminalSize{Cols: m.Cols, Rows: m.Rows}:
 				default:

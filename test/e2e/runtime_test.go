@@ -264,6 +264,33 @@ func TestRuntimeThroughTheAPI(t *testing.T) {
 	if exitCode != 3 || !strings.Contains(term.String(), "got:ping") {
 		t.Errorf("terminal: exit %d, output %q", exitCode, term.String())
 	}
+	// Without a terminal, the end of the client's input ends the command's.
+	conn, _, err = websocket.Dial(ctx, wsURL[:strings.Index(wsURL, "?")]+"?tty=0&cmd=cat",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + s.token}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Write(ctx, websocket.MessageBinary, []byte("piped input"))
+	_ = conn.Write(ctx, websocket.MessageText, []byte(`{"type":"stdin_eof"}`))
+	var piped strings.Builder
+	for {
+		typ, b, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("exec cat: %v (output %q)", err, piped.String())
+		}
+		if typ == websocket.MessageBinary {
+			piped.Write(b)
+			continue
+		}
+		if !strings.Contains(string(b), `"exit"`) || !strings.Contains(string(b), `"code":0`) {
+			t.Errorf("exec cat ended with %s", b)
+		}
+		break
+	}
+	conn.CloseNow()
+	if piped.String() != "piped input" {
+		t.Errorf("exec cat output %q", piped.String())
+	}
 
 	if ev := s.action("web", "stop", nil); ev["status"] != "success" {
 		t.Fatalf("stop: %v", ev)
@@ -282,6 +309,19 @@ func TestRuntimeThroughTheAPI(t *testing.T) {
 	})
 	if in := cr.Instances[0]; !strings.Contains(in.Message, "exited with code 7") || !strings.Contains(in.Message, "about to fail") || in.Advice == "" {
 		t.Errorf("crash instance: %+v", in)
+	}
+
+	// After the restart, the crashed container's output is the previous log.
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		r := s.do(s.token, "GET", comps+"/crash/logs?previous=1&instance="+cr.Instances[0].ID, nil)
+		if r.Status == 200 && strings.Contains(string(r.Body), "about to fail") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("previous log of the crashed instance: %d %s", r.Status, r.Body)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 
 	// SIGKILL berth: the instances keep running and are adopted.

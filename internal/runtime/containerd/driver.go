@@ -189,8 +189,8 @@ func (d *Driver) lastLogLines(componentID, instanceID string, n int) string {
 func (d *Driver) Logs(ctx context.Context, componentID, instanceID string, opts runtime.LogOptions) (io.ReadCloser, error) {
 	p := d.logPath(componentID, instanceID)
 	if opts.Previous {
-		p = PreviousLogPath(p)
-		if _, err := os.Stat(p); err != nil {
+		// OpenLog finds the previous log beside p itself.
+		if _, err := os.Stat(PreviousLogPath(p)); err != nil {
 			return nil, fmt.Errorf("instance %s has no previous container: it has not restarted", instanceID)
 		}
 		opts.Follow = false
