@@ -21,7 +21,7 @@ code that berth builds, or a third-party service berth only addresses.
 Aliases are unique in a team; commands taking an ALIAS find its app by
 themselves when no app is selected.`,
 	}
-	cmd.AddCommand(newComponentCreateCmd(c), newComponentListCmd(c, "list"), newComponentGetCmd(c),
+	cmd.AddCommand(newComponentCreateCmd(c), newComponentListCmd(c, "list"), newComponentGetCmd(c), newComponentUpdateCmd(c),
 		&cobra.Command{
 			Use:     "delete ALIAS",
 			Aliases: []string{"rm"},

@@ -129,6 +129,14 @@ func TestEndToEnd(t *testing.T) {
 	if strings.Contains(out, "hunter2") {
 		t.Fatal("secret shown")
 	}
+	out = tc.mustRun("component", "update", "web", "--memory", "1Gi", "--cpu", "500m")
+	if !strings.Contains(out, "Updated component web") {
+		t.Fatalf("update: %s", out)
+	}
+	out = tc.mustRun("component", "get", "web")
+	if !strings.Contains(out, "1Gi") || !strings.Contains(out, "500m") {
+		t.Fatalf("get after update:\n%s", out)
+	}
 
 	out = tc.mustRun("deploy", "web")
 	contains(t, "deploy", out, "Event ev-", "==> Deploy\n", "==> Deploy succeeded")

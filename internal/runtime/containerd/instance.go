@@ -122,7 +122,7 @@ func (in *instance) view(memoryLimit int64, alias string) model.Instance {
 		if e != nil && e.oom {
 			v.Reason = "OOMKilled"
 			v.Message = fmt.Sprintf("the instance used more than its memory limit of %s and was killed (restart %d, next try in %s)", model.FormatBytes(memoryLimit), in.restarts, wait)
-			v.Advice = fmt.Sprintf("raise the memory limit: berth component update %s --memory <size>, or PATCH the component with {\"memory\": \"...\"}", alias)
+			v.Advice = fmt.Sprintf("raise the memory limit, then deploy: berth component update %s --memory <size> && berth deploy %s (or PATCH the component with {\"memory\": \"...\"})", alias, alias)
 		} else {
 			v.Reason = "CrashLoopBackOff"
 			code := -1

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-platform/berth/client"
+)
+
+// newComponentUpdateCmd changes a component's settings; the running
+// instances pick them up on the next deploy or restart.
+func newComponentUpdateCmd(c *cli) *cobra.Command {
+	var image, memory, cpu string
+	var instances int
+	var cmdWords, args []string
+	cmd := &cobra.Command{
+		Use:   "update ALIAS [--image IMAGE] [--memory SIZE] [--cpu CPU] [--instances N] [--cmd WORD...] [--arg WORD...]",
+		Short: "Change a component's image, limits, instances or command",
+		Long: `Change a component's settings. Only the flags given change. Running
+instances keep the old settings until "berth deploy ALIAS" or
+"berth restart ALIAS" rolls them out.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			var patch client.ComponentPatch
+			f := cmd.Flags()
+			if f.Changed("image") {
+				patch.Image = &image
+			}
+			if f.Changed("memory") {
+				patch.Memory = &memory
+			}
+			if f.Changed("cpu") {
+				patch.CPU = &cpu
+			}
+			if f.Changed("instances") {
+				patch.Instances = &instances
+			}
+			if f.Changed("cmd") {
+				patch.Cmd = &cmdWords
+			}
+			if f.Changed("arg") {
+				patch.Args = &args
+			}
+			if patch == (client.ComponentPatch{}) {
+				return fmt.Errorf("nothing to change: give at least one of --image, --memory, --cpu, --instances, --cmd, --arg")
+			}
+			cl, ref, err := c.component(cmd.Context(), pos[0])
+			if err != nil {
+				return err
+			}
+			comp, err := cl.UpdateComponent(cmd.Context(), ref, patch)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out(), "Updated component %s. Roll it out with \"berth deploy %s\" or \"berth restart %s\".\n", comp.Alias, comp.Alias, comp.Alias)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&image, "image", "", "image reference")
+	f.StringVar(&memory, "memory", "", "memory limit, e.g. 512Mi (0 for none)")
+	f.StringVar(&cpu, "cpu", "", "CPU limit, e.g. 500m or 2 (0 for none)")
+	f.IntVar(&instances, "instances", 1, "number of instances")
+	f.StringArrayVar(&cmdWords, "cmd", nil, "command, one word per flag (replaces the image's entrypoint)")
+	f.StringArrayVar(&args, "arg", nil, "argument, one word per flag (replaces the image's CMD)")
+	return cmd
+}
