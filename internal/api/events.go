@@ -44,12 +44,7 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Team = p.Team
 	}
-	evs, err := a.store.ListEvents(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, items(evs))
-	return nil
+	return a.writeEvents(w, r, f)
 }
 
 func (a *API) listTeamEvents(w http.ResponseWriter, r *http.Request) error {
@@ -62,12 +57,7 @@ func (a *API) listTeamEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f.Team = team.Name
-	evs, err := a.store.ListEvents(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, items(evs))
-	return nil
+	return a.writeEvents(w, r, f)
 }
 
 func (a *API) listComponentEvents(w http.ResponseWriter, r *http.Request) error {
@@ -80,6 +70,11 @@ func (a *API) listComponentEvents(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	f.Team, f.Target = c.Team, worker.ComponentTarget(c)
+	return a.writeEvents(w, r, f)
+}
+
+// writeEvents answers the events f selects.
+func (a *API) writeEvents(w http.ResponseWriter, r *http.Request, f model.EventFilter) error {
 	evs, err := a.store.ListEvents(r.Context(), f)
 	if err != nil {
 		return err
