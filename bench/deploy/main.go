@@ -8,6 +8,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-platform/berth/internal/runtime/cninetwork"
 	"github.com/berth-platform/berth/internal/testimage"
 )
 
@@ -43,7 +45,11 @@ type berth struct {
 	namespace  string
 }
 
-var httpc = &http.Client{Timeout: 5 * time.Second}
+// Generous: deleting a component waits for its instances to stop.
+var httpc = &http.Client{Timeout: 2 * time.Minute}
+
+// benchSubnet holds the instances; 100 of them need more than a /24.
+const benchSubnet = "10.209.0.0/20"
 
 func (b *berth) call(method, path string, body any, want int, out any) error {
 	var rd io.Reader
@@ -87,7 +93,7 @@ func start(bin string) (*berth, error) {
 	addr := freeAddr()
 	b.url = "http://" + addr
 	b.cmd = exec.Command(bin, "server", "--data", data, "--listen", addr, "--containerd-namespace", b.namespace,
-		"--bridge", "bbr"+suffix, "--subnet", "10.209.0.0/20", "--service-link", "bsv"+suffix, "--service-subnet", "10.209.16.0/24")
+		"--bridge", "bbr"+suffix, "--subnet", benchSubnet, "--service-link", "bsv"+suffix, "--service-subnet", "10.209.16.0/24")
 	logf, _ := os.Create(filepath.Join(data, "server.out"))
 	b.cmd.Stdout, b.cmd.Stderr = logf, logf
 	if err := b.cmd.Start(); err != nil {
@@ -123,9 +129,12 @@ func (b *berth) stop(suffix string) {
 			_ = syscall.Unmount(f[1], syscall.MNT_DETACH)
 		}
 	}
-	for _, l := range []string{"bbr" + suffix, "bsv" + suffix} {
-		_ = exec.Command("ip", "link", "del", l).Run()
+	if n, err := cninetwork.New(cninetwork.Config{Bridge: "bbr" + suffix, Subnet: benchSubnet, StateDir: filepath.Join(b.data, "runtime", "cni")}); err == nil {
+		if err := n.Destroy(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: remove the network:", err)
+		}
 	}
+	_ = exec.Command("ip", "link", "del", "bsv"+suffix).Run()
 	_ = os.RemoveAll(b.data)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/berth-platform/berth/internal/runtime/cninetwork"
 	"github.com/berth-platform/berth/internal/testimage"
 )
 
@@ -73,6 +74,7 @@ func runtimeFlags(t *testing.T, dataDir func() string) []string {
 	a, b := 200+int(time.Now().UnixNano()%8), int(time.Now().UnixNano()/7%250)
 	bridge, link := "bte"+suffix, "bse"+suffix
 	ns := "e2e-" + suffix
+	subnet := fmt.Sprintf("10.%d.%d.0/24", a, b)
 	t.Cleanup(func() {
 		data := dataDir()
 		// Shims and containers of this test mention its data directory.
@@ -95,24 +97,20 @@ func runtimeFlags(t *testing.T, dataDir func() string) []string {
 		for i := len(targets) - 1; i >= 0; i-- {
 			_ = syscall.Unmount(targets[i], syscall.MNT_DETACH)
 		}
-		for _, l := range []string{bridge, link} {
-			_ = exec.Command("ip", "link", "del", l).Run()
-		}
-		// Masquerade rules of the bridge carry the network name.
-		rules, _ := exec.Command("iptables-save", "-t", "nat").Output()
-		for _, line := range strings.Split(string(rules), "\n") {
-			if strings.HasPrefix(line, "-A ") && strings.Contains(line, "berth-"+bridge) {
-				args := append([]string{"-t", "nat", "-D"}, strings.Fields(line)[1:]...)
-				_ = exec.Command("iptables", args...).Run()
+		// The bridge, its masquerade rules and address leases.
+		if n, err := cninetwork.New(cninetwork.Config{Bridge: bridge, Subnet: subnet, StateDir: filepath.Join(data, "runtime", "cni")}); err == nil {
+			if err := n.Destroy(context.Background()); err != nil {
+				t.Errorf("remove the test network: %v", err)
 			}
 		}
+		_ = exec.Command("ip", "link", "del", link).Run()
 		cg, _ := filepath.Glob("/sys/fs/cgroup/*/" + ns)
 		for _, d := range cg {
 			_ = os.Remove(d)
 		}
 	})
 	return []string{"--runtime", "containerd", "--containerd-namespace", ns, "--bridge", bridge,
-		"--subnet", fmt.Sprintf("10.%d.%d.0/24", a, b), "--service-link", link,
+		"--subnet", subnet, "--service-link", link,
 		"--service-subnet", fmt.Sprintf("10.%d.%d.0/24", a, (b+1)%250)}
 }
 
