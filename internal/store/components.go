@@ -28,6 +28,9 @@ type componentSpec struct {
 	Volumes   []model.Volume `json:"volumes"`
 	Readiness *probeSpec     `json:"readiness"`
 	Liveness  *probeSpec     `json:"liveness"`
+	// RestartEvent must survive a restart of berth: it is part of what the
+	// running instances were started with, and adoption compares it.
+	RestartEvent string `json:"restart_event"`
 }
 
 // probeSpec shadows model.Probe's omitempty Command for the same reason.
@@ -58,6 +61,7 @@ func specOf(c *model.Component) (string, error) {
 		Instances: c.Instances, Memory: c.Memory, CPU: c.CPU,
 		Cmd: c.Cmd, Args: c.Args, Ports: c.Ports, Envs: c.Envs, Volumes: c.Volumes,
 		Readiness: toProbeSpec(c.Readiness), Liveness: toProbeSpec(c.Liveness),
+		RestartEvent: c.RestartEvent,
 	})
 }
 
@@ -66,6 +70,7 @@ func (sp *componentSpec) applyTo(c *model.Component) {
 	c.Instances, c.Memory, c.CPU = sp.Instances, sp.Memory, sp.CPU
 	c.Cmd, c.Args, c.Ports, c.Envs, c.Volumes = sp.Cmd, sp.Args, sp.Ports, sp.Envs, sp.Volumes
 	c.Readiness, c.Liveness = sp.Readiness.probe(), sp.Liveness.probe()
+	c.RestartEvent = sp.RestartEvent
 }
 
 // CreateComponent stores c at revision 1.

@@ -16,7 +16,7 @@ func fullComponent(team, app, alias string) *model.Component {
 		Team: team, App: app, Alias: alias, Kind: model.KindSource,
 		Source:    &model.Source{Type: "git", URL: "https://git.example.com/shop.git", Branch: "main", Subdir: "api"},
 		Endpoints: []string{},
-		Instances: 3, Memory: 512 << 20, CPU: 500,
+		Instances: 3, Memory: 512 << 20, CPU: 500, RestartEvent: "ev-restartedbefore1",
 		Cmd:  []string{"/bin/api"},
 		Args: nil,
 		Ports: []model.Port{

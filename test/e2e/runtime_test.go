@@ -299,6 +299,26 @@ func TestRuntimeThroughTheAPI(t *testing.T) {
 	}
 	c = s.waitComponent("web", 30*time.Second, func(c componentState) bool { return c.Status == "running" && len(c.Instances) == 3 })
 
+	// A restart replaces every instance, one at a time.
+	old := map[string]bool{}
+	for _, in := range c.Instances {
+		old[in.ID] = true
+	}
+	if ev := s.action("web", "restart", nil); ev["status"] != "success" {
+		t.Fatalf("restart: %v", ev)
+	}
+	c = s.waitComponent("web", 60*time.Second, func(c componentState) bool {
+		if c.Status != "running" || len(c.Instances) != 3 {
+			return false
+		}
+		for _, in := range c.Instances {
+			if old[in.ID] {
+				return false
+			}
+		}
+		return true
+	})
+
 	// A crashing component says why.
 	s.must(201, "POST", comps, map[string]any{"alias": "crash", "image": image, "cmd": []string{"sh", "-c", "echo about to fail; exit 7"}})
 	ev = s.action("crash", "deploy", nil)
