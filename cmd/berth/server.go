@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -35,11 +33,10 @@ A phase that fails stops the server with a line naming the log to read.`,
 			if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level must be debug, info, warn or error (got %q)", logLevel)
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			cfg.Out = cmd.OutOrStdout()
 			cmd.SilenceUsage = true
-			return server.Run(ctx, cfg)
+			// main's context ends on SIGINT and SIGTERM.
+			return server.Run(cmd.Context(), cfg)
 		},
 	}
 	f := cmd.Flags()

@@ -12,12 +12,7 @@ type list[T any] struct {
 	Items []T `json:"items"`
 }
 
-func items[T any](xs []T) list[T] {
-	if xs == nil {
-		xs = []T{}
-	}
-	return list[T]{Items: xs}
-}
+func items[T any](xs []T) list[T] { return list[T]{Items: nonNil(xs)} }
 
 func (a *API) whoami(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, principalFrom(r.Context()))

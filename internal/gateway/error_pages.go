@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -50,7 +51,7 @@ func noReadyInstance(r *Route) Failure {
 func refused(r *Route, reset bool) Failure {
 	f := Failure{Status: http.StatusBadGateway, Cause: CauseRefused, Title: "Bad gateway",
 		Message:   "The instance refused the connection: nothing listens on the published port.",
-		Advice:    "check that the app listens on port " + itoa(r.Port) + " on all addresses (0.0.0.0), not only on 127.0.0.1, and that the port in berth matches the app's.",
+		Advice:    "check that the app listens on port " + strconv.Itoa(r.Port) + " on all addresses (0.0.0.0), not only on 127.0.0.1, and that the port in berth matches the app's.",
 		Component: r.Component, Port: r.Port}
 	if reset {
 		f.Cause, f.Message = CauseReset, "The instance closed the connection before answering."
@@ -71,11 +72,6 @@ func alias(r *Route) string {
 		return a
 	}
 	return r.Component
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 // write answers f as HTML for browsers and JSON for everything else.

@@ -1,6 +1,8 @@
 package model
 
 import (
+	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,49 +23,19 @@ type Registry struct {
 // Validate checks a registry entry.
 func (r *Registry) Validate() error {
 	host := r.Host
-	if h, port, ok := strings.Cut(host, ":"); ok {
-		if err := ValidatePort("host", atoiOr(port, -1)); err != nil {
+	if h, port, err := net.SplitHostPort(r.Host); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || ValidatePort("host", n) != nil {
 			return invalid("host", "must be HOST or HOST:PORT, e.g. registry.example.com:5000 (got %q)", r.Host)
 		}
 		host = h
 	}
-	if host == "" || strings.ContainsAny(host, "/ @") || (host != "localhost" && ValidateDomain("host", strings.ToLower(host)) != nil && !isIPv4(host)) {
+	if host != "localhost" && net.ParseIP(host) == nil && ValidateDomain("host", strings.ToLower(host)) != nil {
 		return invalid("host", "must be HOST or HOST:PORT, e.g. registry.example.com:5000 (got %q)", r.Host)
 	}
 	if r.Password != "" && r.Username == "" {
 		return invalid("username", "is required with a password")
 	}
 	return nil
-}
-
-func atoiOr(s string, def int) int {
-	n := 0
-	if s == "" {
-		return def
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return def
-		}
-		n = n*10 + int(c-'0')
-		if n > 65535 {
-			return def
-		}
-	}
-	return n
-}
-
-func isIPv4(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 4 {
-		return false
-	}
-	for _, p := range parts {
-		if n := atoiOr(p, -1); n < 0 || n > 255 {
-			return false
-		}
-	}
-	return true
 }
 
 // ImageHost is the registry host of an image reference ("docker.io" for

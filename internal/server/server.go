@@ -21,6 +21,7 @@ import (
 	"github.com/berth-platform/berth/internal/runtime/containerd"
 	"github.com/berth-platform/berth/internal/store"
 	"github.com/berth-platform/berth/internal/worker"
+	"github.com/berth-platform/berth/web"
 )
 
 // Config is the server's configuration (the flags of `berth server`).
@@ -151,7 +152,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	handler := api.New(api.Config{
 		Store: st, Log: evlog, Tasks: runner, Runtime: driver, TCPPortLow: lo, TCPPortHigh: hi, Health: ph.health,
-		Mount: map[string]http.Handler{"GET /{$}": consoleHandler()},
+		Mount: map[string]http.Handler{"GET /{$}": web.Handler()},
 	})
 	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	var ln net.Listener
@@ -184,7 +185,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err := runner.Start(ctx, st.Dialect() == "sqlite"); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%d task workers, owner %s", max(cfg.Workers, 4), runner.Owner()), nil
+		return fmt.Sprintf("%d task workers, owner %s", runner.Workers(), runner.Owner()), nil
 	})
 	if err != nil {
 		return fail(err)

@@ -215,7 +215,11 @@ func (ct *ComponentTasks) imageVersion(ctx context.Context, t *model.Task, c *mo
 	return v, nil
 }
 
-func (ct *ComponentTasks) start(ctx context.Context, t *model.Task, log *TaskLog) error {
+// change is every operation that only edits the desired state: fn edits
+// the component (it may run again if another writer gets in between) and
+// says what it did; then the runtime is asked to make it so.
+func (ct *ComponentTasks) change(ctx context.Context, t *model.Task, log *TaskLog, stage string,
+	fn func(c *model.Component, p ComponentTask) (string, error)) error {
 	p, err := payload(t)
 	if err != nil {
 		return err
@@ -223,118 +227,83 @@ func (ct *ComponentTasks) start(ctx context.Context, t *model.Task, log *TaskLog
 	if err := ct.pause(ctx); err != nil {
 		return err
 	}
+	var did string
 	c, err := ct.mutate(ctx, p.ComponentID, func(c *model.Component) error {
-		if c.DeployVersion == 0 && c.Kind != model.KindThirdParty {
-			return &Failure{Reason: "NotDeployed", Err: fmt.Errorf("component %s was never deployed; deploy it first", c.Alias)}
-		}
-		c.Desired = model.DesiredRunning
-		return nil
+		did, err = fn(c, p)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	log.Printf("start", "Starting %s: %d instance(s) of version %d", c.Alias, c.Instances, c.DeployVersion)
-	return ct.realize(ctx, c, log, "start")
+	log.Printf(stage, "%s", did)
+	return ct.realize(ctx, c, log, stage)
+}
+
+func neverDeployed(c *model.Component) error {
+	if c.DeployVersion == 0 && c.Kind != model.KindThirdParty {
+		return &Failure{Reason: "NotDeployed", Err: fmt.Errorf("component %s was never deployed; deploy it first", c.Alias)}
+	}
+	return nil
+}
+
+func (ct *ComponentTasks) start(ctx context.Context, t *model.Task, log *TaskLog) error {
+	return ct.change(ctx, t, log, "start", func(c *model.Component, _ ComponentTask) (string, error) {
+		if err := neverDeployed(c); err != nil {
+			return "", err
+		}
+		c.Desired = model.DesiredRunning
+		return fmt.Sprintf("Starting %s: %d instance(s) of version %d", c.Alias, c.Instances, c.DeployVersion), nil
+	})
 }
 
 func (ct *ComponentTasks) stop(ctx context.Context, t *model.Task, log *TaskLog) error {
-	p, err := payload(t)
-	if err != nil {
-		return err
-	}
-	if err := ct.pause(ctx); err != nil {
-		return err
-	}
-	c, err := ct.mutate(ctx, p.ComponentID, func(c *model.Component) error {
-		if c.Desired == model.DesiredUndeployed {
-			return nil
+	return ct.change(ctx, t, log, "stop", func(c *model.Component, _ ComponentTask) (string, error) {
+		if c.Desired != model.DesiredUndeployed {
+			c.Desired = model.DesiredStopped
 		}
-		c.Desired = model.DesiredStopped
-		return nil
+		return "Stopping " + c.Alias, nil
 	})
-	if err != nil {
-		return err
-	}
-	log.Printf("stop", "Stopping %s", c.Alias)
-	return ct.realize(ctx, c, log, "stop")
 }
 
 func (ct *ComponentTasks) restart(ctx context.Context, t *model.Task, log *TaskLog) error {
-	p, err := payload(t)
-	if err != nil {
-		return err
-	}
-	if err := ct.pause(ctx); err != nil {
-		return err
-	}
-	c, err := ct.mutate(ctx, p.ComponentID, func(c *model.Component) error {
-		if c.DeployVersion == 0 && c.Kind != model.KindThirdParty {
-			return &Failure{Reason: "NotDeployed", Err: fmt.Errorf("component %s was never deployed; deploy it first", c.Alias)}
+	return ct.change(ctx, t, log, "restart", func(c *model.Component, _ ComponentTask) (string, error) {
+		if err := neverDeployed(c); err != nil {
+			return "", err
 		}
-		// The restart generation is part of the event: a resumed task
-		// must not restart twice.
+		// The restart generation is the event: a resumed task must not
+		// restart twice.
 		c.RestartEvent = t.EventID
 		c.Desired = model.DesiredRunning
-		return nil
+		return "Restarting " + c.Alias, nil
 	})
-	if err != nil {
-		return err
-	}
-	log.Printf("restart", "Restarting %s", c.Alias)
-	return ct.realize(ctx, c, log, "restart")
 }
 
 func (ct *ComponentTasks) scale(ctx context.Context, t *model.Task, log *TaskLog) error {
-	p, err := payload(t)
-	if err != nil {
-		return err
-	}
-	if p.Instances == nil {
-		return &Failure{Reason: "BadTask", Err: fmt.Errorf("scale needs a number of instances")}
-	}
-	if err := ct.pause(ctx); err != nil {
-		return err
-	}
-	var from int
-	c, err := ct.mutate(ctx, p.ComponentID, func(c *model.Component) error {
-		from = c.Instances
+	return ct.change(ctx, t, log, "scale", func(c *model.Component, p ComponentTask) (string, error) {
+		if p.Instances == nil {
+			return "", &Failure{Reason: "BadTask", Err: fmt.Errorf("scale needs a number of instances")}
+		}
+		from := c.Instances
 		c.Instances = *p.Instances
-		return nil
+		return fmt.Sprintf("Scaled %s from %d to %d instance(s)", c.Alias, from, c.Instances), nil
 	})
-	if err != nil {
-		return err
-	}
-	log.Printf("scale", "Scaled %s from %d to %d instance(s)", c.Alias, from, c.Instances)
-	return ct.realize(ctx, c, log, "scale")
 }
 
 func (ct *ComponentTasks) rollback(ctx context.Context, t *model.Task, log *TaskLog) error {
-	p, err := payload(t)
-	if err != nil {
-		return err
-	}
-	v, err := ct.store.GetVersion(ctx, p.ComponentID, p.Version)
-	if errors.Is(err, model.ErrNotFound) {
-		return &Failure{Reason: "NoVersion", Err: fmt.Errorf("version %d does not exist (or was collected); list versions to pick one", p.Version)}
-	}
-	if err != nil {
-		return fmt.Errorf("load version: %w", err)
-	}
-	if v.Status != model.VersionSuccess {
-		return &Failure{Reason: "BadVersion", Err: fmt.Errorf("version %d is %s; only a successful version can run", v.Number, v.Status)}
-	}
-	if err := ct.pause(ctx); err != nil {
-		return err
-	}
-	c, err := ct.mutate(ctx, p.ComponentID, func(c *model.Component) error {
+	return ct.change(ctx, t, log, "rollback", func(c *model.Component, p ComponentTask) (string, error) {
+		v, err := ct.store.GetVersion(ctx, c.ID, p.Version)
+		if errors.Is(err, model.ErrNotFound) {
+			return "", &Failure{Reason: "NoVersion", Err: fmt.Errorf("version %d does not exist (or was collected); list versions to pick one", p.Version)}
+		}
+		if err != nil {
+			return "", fmt.Errorf("load version: %w", err)
+		}
+		if v.Status != model.VersionSuccess {
+			return "", &Failure{Reason: "BadVersion", Err: fmt.Errorf("version %d is %s; only a successful version can run", v.Number, v.Status)}
+		}
 		c.DeployVersion, c.Image, c.Desired = v.Number, v.Image, model.DesiredRunning
-		return nil
+		return fmt.Sprintf("Rolled %s back to version %d (%s)", c.Alias, v.Number, v.Image), nil
 	})
-	if err != nil {
-		return err
-	}
-	log.Printf("rollback", "Rolled %s back to version %d (%s)", c.Alias, v.Number, v.Image)
-	return ct.realize(ctx, c, log, "rollback")
 }
 
 // realize hands the new desired state to the runtime and waits until it

@@ -73,6 +73,9 @@ func NewRunner(st store.Store, log *events.Log, opts Options) *Runner {
 // Handle registers the handler of a task type.
 func (r *Runner) Handle(taskType string, h Handler) { r.handlers[taskType] = h }
 
+// Workers is how many tasks run at once.
+func (r *Runner) Workers() int { return r.workers }
+
 // Owner is the name this runner claims tasks under.
 func (r *Runner) Owner() string { return r.owner }
 
@@ -133,10 +136,10 @@ func (r *Runner) repairEvents(ctx context.Context) error {
 		case err != nil:
 			return fmt.Errorf("task of event %s: %w", ev.ID, err)
 		case task.Status == model.TaskSuccess:
-			r.logOutcome(ctx, task, task.Status, "")
+			r.repairOutcome(ctx, task)
 			_ = r.log.Finish(ctx, ev.ID, model.EventSuccess, "", "")
 		case task.Status == model.TaskFailure:
-			r.logOutcome(ctx, task, task.Status, task.Error)
+			r.repairOutcome(ctx, task)
 			_ = r.log.Finish(ctx, ev.ID, model.EventFailure, "TaskFailed", task.Error)
 		}
 	}
@@ -257,35 +260,40 @@ func (r *Runner) renew(ctx context.Context, task *model.Task, cancel context.Can
 	}
 }
 
-// logOutcome writes the one closing line of a task's log, unless a crash
-// after writing it left it there already.
+// outcomeLine is the one closing line of a task's log.
+func outcomeLine(task *model.Task, status model.TaskStatus, msg string) (level, text string) {
+	if status == model.TaskFailure {
+		return "error", fmt.Sprintf("%s failed: %s", task.Type, msg)
+	}
+	return "info", task.Type + " succeeded"
+}
+
+// logOutcome writes the closing line. Right after FinishTask no earlier
+// attempt can have written one: an attempt that got that far finished the
+// task, and a finished task is not run again.
 func (r *Runner) logOutcome(ctx context.Context, task *model.Task, status model.TaskStatus, msg string) {
-	text := task.Type + " succeeded"
-	if status == model.TaskFailure {
-		text = fmt.Sprintf("%s failed: %s", task.Type, msg)
-	}
-	if last, err := r.store.ReadLog(ctx, task.EventID, lastSeqBefore(ctx, r.store, task.EventID), 1); err == nil && len(last) == 1 && last[0].Text == text {
-		return
-	}
-	if status == model.TaskFailure {
+	level, text := outcomeLine(task, status, msg)
+	if level == "error" {
 		r.log.Errorf(ctx, task.EventID, "", "%s", text)
 		return
 	}
 	r.log.Printf(ctx, task.EventID, "", "%s", text)
 }
 
-// lastSeqBefore is the seq just before the event's last line.
-func lastSeqBefore(ctx context.Context, st store.Store, eventID string) int64 {
-	var after int64
-	for {
-		lines, err := st.ReadLog(ctx, eventID, after, 1000)
+// repairOutcome writes the closing line of a task that finished just
+// before a crash, unless the crash came after the line was written.
+func (r *Runner) repairOutcome(ctx context.Context, task *model.Task) {
+	_, text := outcomeLine(task, task.Status, task.Error)
+	var last string
+	for after := int64(0); ; {
+		lines, err := r.store.ReadLog(ctx, task.EventID, after, 1000)
 		if err != nil || len(lines) == 0 {
-			return max(after-1, 0)
+			break
 		}
-		after = lines[len(lines)-1].Seq
-		if len(lines) < 1000 {
-			return max(after-1, 0)
-		}
+		last, after = lines[len(lines)-1].Text, lines[len(lines)-1].Seq
+	}
+	if last != text {
+		r.logOutcome(ctx, task, task.Status, task.Error)
 	}
 }
 

@@ -1,9 +1,0 @@
-package server
-
-import (
-	"net/http"
-
-	"github.com/berth-platform/berth/web"
-)
-
-func consoleHandler() http.Handler { return web.Handler() }
