@@ -33,6 +33,8 @@ const (
 	CauseRefused         = "connection refused"
 	CauseReset           = "connection reset"
 	CauseTimeout         = "upstream timeout"
+	CauseRateLimited     = "rate limited"
+	CauseBodyTooLarge    = "request body too large"
 )
 
 func unknownHost(host string) Failure {
@@ -64,6 +66,20 @@ func timedOut(r *Route) Failure {
 	return Failure{Status: http.StatusGatewayTimeout, Cause: CauseTimeout, Title: "Gateway timeout",
 		Message:   "The instance did not answer within the route's timeout.",
 		Advice:    "make the request faster, or raise the route's read timeout; read the component's log (berth logs " + alias(r) + ").",
+		Component: r.Component, Port: r.Port}
+}
+
+func rateLimited(r *Route) Failure {
+	return Failure{Status: http.StatusServiceUnavailable, Cause: CauseRateLimited, Title: "Too many requests",
+		Message:   "The route's rate limit is reached.",
+		Advice:    "retry a little later, or raise the route's rate limit (berth rule http update ... --rate-limit N).",
+		Component: r.Component, Port: r.Port}
+}
+
+func bodyTooLarge(r *Route) Failure {
+	return Failure{Status: http.StatusRequestEntityTooLarge, Cause: CauseBodyTooLarge, Title: "Request body too large",
+		Message:   "The request body is larger than the route allows (" + strconv.FormatInt(r.MaxBodyBytes, 10) + " bytes).",
+		Advice:    "send a smaller body, or raise the route's max body size.",
 		Component: r.Component, Port: r.Port}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Route sends requests for a domain and path prefix to a component port.
@@ -22,6 +23,24 @@ type Route struct {
 	Port      int
 	// Upstreams returns the ready instance addresses (host:port) now.
 	Upstreams func() []string
+
+	// RewritePath, when set, replaces the matched Path prefix before the
+	// request goes upstream (Path "/api", RewritePath "/" sends /api/x as /x).
+	RewritePath string
+	Timeouts    Timeouts
+	// MaxBodyBytes refuses larger request bodies with 413; 0 means no limit.
+	MaxBodyBytes int64
+	// Limiter, when set, is asked once per request; a refusal is a 503.
+	Limiter *RateLimiter
+	// RedirectHTTPS answers plain-HTTP requests with a 308 to https.
+	RedirectHTTPS bool
+}
+
+// Timeouts bound each phase of a proxied request; zero takes the default.
+type Timeouts struct {
+	Connect time.Duration // dialling the instance
+	Read    time.Duration // waiting for the instance's response headers (504)
+	Send    time.Duration // writing the request body to the instance
 }
 
 // Table is an immutable routing table; the gateway swaps whole tables so a
