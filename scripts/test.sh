@@ -16,13 +16,22 @@ need=()
 command -v go >/dev/null || need+=(golang-go)
 # The runtime tests run real containers: containerd, runc, CNI plugins,
 # iptables, and busybox-static to build test images from.
-for pkg in containerd runc containernetworking-plugins iptables iproute2 busybox-static procps; do
+# The build tests need git, debootstrap (offline base images) and a JDK (the
+# uploaded-jar test compiles one).
+for pkg in containerd runc containernetworking-plugins iptables iproute2 busybox-static procps git debootstrap default-jdk-headless; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   step "Installing ${need[*]}"
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+# BuildKit for the build tests, Pebble (a real ACME server) for the gateway's
+# automatic certificates; both from the Go module proxy, pinned.
+export GOBIN=/usr/local/bin
+command -v buildkitd >/dev/null || { step "Building buildkitd (about 2 minutes)"; go install github.com/moby/buildkit/cmd/buildkitd@v0.18.2 github.com/moby/buildkit/cmd/buildctl@v0.18.2; }
+command -v pebble >/dev/null || { step "Building pebble"; go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.7.0; }
+unset GOBIN
 
 PGDIR="$(mktemp -d /tmp/berth-test-pg.XXXXXX)"
 cleanup() { scripts/postgres-test.sh stop "$PGDIR" >/dev/null 2>&1 || true; }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/berth-platform/berth/internal/events"
 	"github.com/berth-platform/berth/internal/runtime"
 	"github.com/berth-platform/berth/internal/store"
@@ -32,6 +34,10 @@ type Config struct {
 	Health HealthFunc
 	// Extra routes (e.g. the console) mounted under the same mux.
 	Mount map[string]http.Handler
+	// Gateway says where published ports are reached; nil when it is off.
+	Gateway *GatewayInfo
+	// Collectors are extra Prometheus metrics served on /metrics.
+	Collectors []prometheus.Collector
 }
 
 // HealthFunc reports the readiness of the server's phases.
@@ -54,7 +60,7 @@ func New(cfg Config) *API {
 		cfg.TCPPortLow, cfg.TCPPortHigh = 30000, 30010
 	}
 	a := &API{store: cfg.Store, log: cfg.Log, tasks: cfg.Tasks, cfg: cfg, mux: http.NewServeMux()}
-	a.metrics = newMetrics(cfg.Store)
+	a.metrics = newMetrics(cfg.Store, cfg.Collectors...)
 	a.registerRoutes()
 	for pattern, h := range cfg.Mount {
 		a.mux.Handle(pattern, h)
@@ -113,6 +119,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			route = "unmatched"
 		}
 		a.metrics.observe(r.Method, route, rec.status, time.Since(start))
+		// Any successful write may change what the gateway publishes
+		// (ports, rules, certificates, components); it resyncs at once.
+		if r.Method != http.MethodGet && rec.status < 400 && a.cfg.Gateway != nil && a.cfg.Gateway.Changed != nil {
+			a.cfg.Gateway.Changed()
+		}
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			slog.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 		}

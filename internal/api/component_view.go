@@ -241,13 +241,15 @@ func nonNil[T any](xs []T) []T {
 	return xs
 }
 
-// portView is a port with the stable address other components reach it at.
+// portView is a port with the stable address other components reach it at
+// and, when it is published, the domains and TCP address users reach it at.
 type portView struct {
 	model.Port
 	InnerAddress string `json:"inner_address,omitempty"`
+	publication
 }
 
-func viewComponent(c *model.Component, deps []string, instances []model.Instance, addresses map[int]string) componentView {
+func viewComponent(c *model.Component, deps []string, instances []model.Instance, addresses map[int]string, pubs map[int]publication) componentView {
 	v := componentView{
 		ID: c.ID, Team: c.Team, App: c.App, Alias: c.Alias, Kind: c.Kind, Image: c.Image,
 		Source: c.Source, Endpoints: c.Endpoints, Replicas: c.Instances,
@@ -258,7 +260,7 @@ func viewComponent(c *model.Component, deps []string, instances []model.Instance
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 	for _, p := range c.Ports {
-		v.Ports = append(v.Ports, portView{Port: p, InnerAddress: addresses[p.Port]})
+		v.Ports = append(v.Ports, portView{Port: p, InnerAddress: addresses[p.Port], publication: pubs[p.Port]})
 	}
 	v.Volumes = []volumeIO{}
 	for _, vol := range c.Volumes {

@@ -51,7 +51,11 @@ func (a *API) view(ctx context.Context, c *model.Component) (componentView, erro
 	if err != nil {
 		return componentView{}, err
 	}
-	return viewComponent(c, deps, instances, a.innerAddresses(ctx, c)), nil
+	httpRules, tcpRules, err := a.teamRules(ctx, c.Team)
+	if err != nil {
+		return componentView{}, err
+	}
+	return viewComponent(c, deps, instances, a.innerAddresses(ctx, c), a.publications(c, httpRules, tcpRules)), nil
 }
 
 func (a *API) listComponents(w http.ResponseWriter, r *http.Request) error {
@@ -71,13 +75,18 @@ func (a *API) listComponents(w http.ResponseWriter, r *http.Request) error {
 	for _, d := range deps {
 		byFrom[d.From] = append(byFrom[d.From], d.To)
 	}
+	httpRules, tcpRules, err := a.teamRules(r.Context(), team.Name)
+	if err != nil {
+		return err
+	}
 	views := make([]componentView, 0, len(comps))
 	for i := range comps {
 		instances, err := a.instancesOf(r.Context(), &comps[i])
 		if err != nil {
 			return err
 		}
-		views = append(views, viewComponent(&comps[i], byFrom[comps[i].Alias], instances, a.innerAddresses(r.Context(), &comps[i])))
+		views = append(views, viewComponent(&comps[i], byFrom[comps[i].Alias], instances, a.innerAddresses(r.Context(), &comps[i]),
+			a.publications(&comps[i], httpRules, tcpRules)))
 	}
 	writeJSON(w, http.StatusOK, items(views))
 	return nil
@@ -101,10 +110,16 @@ func (a *API) createComponent(w http.ResponseWriter, r *http.Request) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if err := a.publishTCP(r.Context(), c, true); err != nil {
+		return err
+	}
 	if err := a.store.CreateComponent(r.Context(), c); err != nil {
 		if errors.Is(err, model.ErrConflict) {
 			return conflict("alias %q is taken in team %q (aliases are unique per team); pick another", c.Alias, team.Name)
 		}
+		return err
+	}
+	if err := a.publishTCP(r.Context(), c, false); err != nil {
 		return err
 	}
 	v, err := a.view(r.Context(), c)
@@ -150,6 +165,9 @@ func (a *API) changeComponent(r *http.Request, fn func(c *model.Component) error
 		if err := c.Validate(); err != nil {
 			return nil, err
 		}
+		if err := a.publishTCP(r.Context(), c, true); err != nil {
+			return nil, err
+		}
 		err = a.store.UpdateComponent(r.Context(), c)
 		if errors.Is(err, model.ErrStale) && attempt < 10 {
 			continue
@@ -157,7 +175,7 @@ func (a *API) changeComponent(r *http.Request, fn func(c *model.Component) error
 		if err != nil {
 			return nil, err
 		}
-		return c, nil
+		return c, a.publishTCP(r.Context(), c, false)
 	}
 }
 

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/berth-platform/berth/internal/model"
@@ -56,6 +58,28 @@ type httpRuleInput struct {
 	Certificate *string            `json:"certificate"`
 	Weight      *int               `json:"weight"`
 	Headers     *map[string]string `json:"headers"`
+
+	RewritePath    *string  `json:"rewrite_path"`
+	ConnectTimeout *int     `json:"connect_timeout"`
+	ReadTimeout    *int     `json:"read_timeout"`
+	SendTimeout    *int     `json:"send_timeout"`
+	MaxBodySize    *int64   `json:"max_body_size"`
+	RateLimit      *float64 `json:"rate_limit"`
+	RateBurst      *int     `json:"rate_burst"`
+	RedirectHTTPS  *bool    `json:"redirect_https"`
+	AutoTLS        *bool    `json:"auto_tls"`
+
+	// Read-only fields of a GET, accepted and ignored.
+	ID        json.RawMessage `json:"id"`
+	Team      json.RawMessage `json:"team"`
+	CreatedAt json.RawMessage `json:"created_at"`
+}
+
+// setIf copies *src to *dst when the field was present.
+func setIf[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
 }
 
 func (in httpRuleInput) apply(rule *model.HTTPRule) {
@@ -77,6 +101,16 @@ func (in httpRuleInput) apply(rule *model.HTTPRule) {
 	if in.Headers != nil {
 		rule.Headers = *in.Headers
 	}
+	o := &rule.RouteOptions
+	setIf(&o.RewritePath, in.RewritePath)
+	setIf(&o.ConnectTimeout, in.ConnectTimeout)
+	setIf(&o.ReadTimeout, in.ReadTimeout)
+	setIf(&o.SendTimeout, in.SendTimeout)
+	setIf(&o.MaxBodySize, in.MaxBodySize)
+	setIf(&o.RateLimit, in.RateLimit)
+	setIf(&o.RateBurst, in.RateBurst)
+	setIf(&o.RedirectHTTPS, in.RedirectHTTPS)
+	setIf(&o.AutoTLS, in.AutoTLS)
 }
 
 func (a *API) checkHTTPRule(ctx context.Context, rule *model.HTTPRule) error {
@@ -87,10 +121,14 @@ func (a *API) checkHTTPRule(ctx context.Context, rule *model.HTTPRule) error {
 		return err
 	}
 	if rule.Certificate != "" {
-		if _, err := a.store.GetCertificate(ctx, rule.Team, rule.Certificate); errors.Is(err, model.ErrNotFound) {
+		cert, err := a.store.GetCertificate(ctx, rule.Team, rule.Certificate)
+		if errors.Is(err, model.ErrNotFound) {
 			return invalidField("certificate", "no certificate %q in team %q; upload it first", rule.Certificate, rule.Team)
 		} else if err != nil {
 			return err
+		}
+		if !cert.Covers(rule.Domain) {
+			return invalidField("certificate", "%q covers %s, not the rule's domain %s; upload a certificate for %s", cert.Name, strings.Join(cert.Domains, ", "), rule.Domain, rule.Domain)
 		}
 	}
 	return nil
@@ -207,29 +245,35 @@ func (a *API) createTCPRule(w http.ResponseWriter, r *http.Request) error {
 	if err := a.ruleTarget(r.Context(), team.Name, rule.Component, rule.Port); err != nil {
 		return err
 	}
+	if err := a.reserveTCPRule(r.Context(), rule); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, rule)
+	return nil
+}
+
+// reserveTCPRule stores rule, picking a free gateway port of the range when
+// it names none.
+func (a *API) reserveTCPRule(ctx context.Context, rule *model.TCPRule) error {
 	picked := rule.GatewayPort == 0
 	// Two callers may pick the same free port; the unique key makes the
 	// loser try the next one.
 	for attempt := 0; attempt < 20; attempt++ {
 		if picked {
-			port, err := a.freeTCPPort(r.Context())
+			port, err := a.freeTCPPort(ctx)
 			if err != nil {
 				return err
 			}
 			rule.GatewayPort = port
 		}
-		err = a.store.CreateTCPRule(r.Context(), rule)
+		err := a.store.CreateTCPRule(ctx, rule)
 		if errors.Is(err, model.ErrConflict) && picked {
 			continue
 		}
 		if errors.Is(err, model.ErrConflict) {
 			return conflict("gateway port %d is taken; pick another or leave gateway_port out to get a free one", rule.GatewayPort)
 		}
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusCreated, rule)
-		return nil
+		return err
 	}
 	return conflict("could not reserve a gateway port; try again")
 }

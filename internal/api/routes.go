@@ -52,6 +52,7 @@ func (a *API) registerRoutes() {
 	a.handle("POST "+c+"/{component}/ports", a.createPort)
 	a.handle("PATCH "+c+"/{component}/ports/{port}", a.updatePort)
 	a.handle("DELETE "+c+"/{component}/ports/{port}", a.deletePort)
+	a.handle("GET "+c+"/{component}/gateway-errors", a.gatewayErrors)
 
 	a.handle("GET "+c+"/{component}/envs", a.listEnvs)
 	a.handle("POST "+c+"/{component}/envs", a.createEnv)

@@ -13,13 +13,23 @@ type AccessRecord struct {
 	Host      string
 	Path      string
 	Proto     string
-	Route     *Route // nil for unknown hosts
+	Route     *Route // nil for unknown hosts and TCP
+	Component string // team/alias for TCP records (HTTP ones take Route's)
+	TCPPort   int    // the gateway port of a TCP record
 	Upstream  string // instance address, empty when none was tried
 	Status    int
 	BytesIn   int64
 	BytesOut  int64
 	Duration  time.Duration
 	Cause     string // the Failure cause when the gateway answered itself
+}
+
+// component is the team/alias the record belongs to, "" for none.
+func (r *AccessRecord) component() string {
+	if r.Route != nil {
+		return r.Route.Component
+	}
+	return r.Component
 }
 
 // Observer receives every finished request. It runs on the request's

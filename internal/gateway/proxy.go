@@ -5,102 +5,303 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/berth-platform/berth/internal/model"
 )
 
-// Proxy is the HTTP side of the gateway.
-type Proxy struct {
-	table tableHolder
-	next  atomic.Uint64
-	rp    *httputil.ReverseProxy
+// StatusClientClosed is the status an access record carries when the
+// client went away before the gateway could answer (nginx's 499); nothing
+// is sent.
+const StatusClientClosed = 499
+
+// Default timeouts for routes and options that leave them zero.
+const (
+	DefaultConnectTimeout = 5 * time.Second
+	DefaultReadTimeout    = 60 * time.Second
+	DefaultSendTimeout    = 60 * time.Second
+)
+
+// ProxyOptions configure a Proxy; the zero value is usable.
+type ProxyOptions struct {
+	// Timeouts fill a route's zero timeouts; their own zeros take the
+	// defaults (5s to connect, 60s for the response headers and for each
+	// write of the request body).
+	Timeouts Timeouts
+	// Observer receives one record per request; SetObserver replaces it.
+	Observer Observer
+	// MaxIdlePerUpstream bounds the keep-alive connections kept open to
+	// one instance address (default 128).
+	MaxIdlePerUpstream int
+	// IdleTimeout closes keep-alive connections unused this long (default
+	// 30s), shorter than most servers' own idle timeouts so the gateway is
+	// usually the side that closes.
+	IdleTimeout time.Duration
 }
 
-type routeKey struct{}
+// Proxy is the HTTP side of the gateway: it routes each request by the
+// current table and forwards it over its own HTTP/1.1 client (forward.go).
+type Proxy struct {
+	table    tableHolder
+	next     atomic.Uint64
+	observer atomic.Pointer[observerBox]
+	defaults Timeouts
+	pool     *upstreamPool
+}
 
-// NewProxy returns a proxy with an empty table. readTimeout bounds the
-// wait for an instance's response headers (the 504 case).
+type observerBox struct{ o Observer }
+
+// NewProxy returns a proxy with an empty table whose routes wait readTimeout
+// for response headers unless they say otherwise (0 takes the default).
 func NewProxy(readTimeout time.Duration) *Proxy {
-	p := &Proxy{}
-	transport := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		ResponseHeaderTimeout: readTimeout,
-		MaxIdleConnsPerHost:   64,
-		ForceAttemptHTTP2:     false,
+	return NewProxyWith(ProxyOptions{Timeouts: Timeouts{Read: readTimeout}})
+}
+
+// NewProxyWith returns a proxy with an empty table.
+func NewProxyWith(opts ProxyOptions) *Proxy {
+	d := opts.Timeouts
+	if d.Connect <= 0 {
+		d.Connect = DefaultConnectTimeout
 	}
-	p.rp = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			target := pr.In.Context().Value(upstreamKey{}).(string)
-			pr.SetURL(&url.URL{Scheme: "http", Host: target})
-			pr.Out.Host = pr.In.Host
-			pr.SetXForwarded()
-		},
-		Transport:    transport,
-		ErrorHandler: p.upstreamError,
+	if d.Read <= 0 {
+		d.Read = DefaultReadTimeout
+	}
+	if d.Send <= 0 {
+		d.Send = DefaultSendTimeout
+	}
+	p := &Proxy{defaults: d, pool: newUpstreamPool(opts.MaxIdlePerUpstream, opts.IdleTimeout)}
+	if opts.Observer != nil {
+		p.SetObserver(opts.Observer)
 	}
 	return p
 }
 
-type upstreamKey struct{}
+// SetRoutes replaces the routing table; requests in flight and open
+// WebSockets keep the route they started with.
+func (p *Proxy) SetRoutes(routes []Route) {
+	// NewTable keeps pointers into the slice: a copy keeps the caller free
+	// to reuse theirs.
+	p.table.p.Store(NewTable(append([]Route(nil), routes...)))
+}
 
-// SetRoutes replaces the routing table; requests in flight keep theirs.
-func (p *Proxy) SetRoutes(routes []Route) { p.table.p.Store(NewTable(routes)) }
+// SetObserver sets who receives a record of every request; nil stops it.
+func (p *Proxy) SetObserver(o Observer) {
+	if o == nil {
+		p.observer.Store(nil)
+		return
+	}
+	p.observer.Store(&observerBox{o})
+}
+
+// Close closes the idle keep-alive connections to instances. Requests in
+// flight finish; connections they return afterwards are closed.
+func (p *Proxy) Close() { p.pool.close() }
+
+// exchange is one request's state. It is pooled with the access record the
+// observer receives, so a proxied request allocates little of its own.
+type exchange struct {
+	rec   AccessRecord
+	w     http.ResponseWriter
+	r     *http.Request
+	route *Route
+	start time.Time
+
+	wroteHeader bool
+	abort       bool // the response is cut short: the client must not take it as complete
+
+	// The request body writer (forward.go) runs beside the response reader.
+	bodyDone chan error
+	bytesIn  int64 // written by the body writer, read after bodyDone
+	mu       sync.Mutex
+	// Under mu: the answer's head arrived (the writer must not start the
+	// wait for it), the writer's error, and whether the reader has
+	// interrupted the writer (its error after that is the reader's doing).
+	gotHead         bool
+	bodyErr         error
+	bodyInterrupted bool
+}
+
+var exchangePool = sync.Pool{New: func() any { return &exchange{bodyDone: make(chan error, 1)} }}
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := exchangePool.Get().(*exchange)
+	x.w, x.r, x.start = w, r, time.Now()
 	reqID := r.Header.Get("X-Request-Id")
 	if reqID == "" {
-		reqID = model.NewID("req")
-		r.Header.Set("X-Request-Id", reqID)
+		reqID = newRequestID()
 	}
+	x.rec.RequestID = reqID
+	p.serve(x)
+	abort := x.abort
+	if ob := p.observer.Load(); ob != nil {
+		rec := &x.rec
+		rec.Time, rec.Duration = x.start, time.Since(x.start)
+		rec.Remote, rec.Method, rec.Host, rec.Path, rec.Proto = r.RemoteAddr, r.Method, r.Host, r.URL.Path, r.Proto
+		rec.Route = x.route
+		rec.BytesIn = x.bytesIn
+		ob.o.Observe(rec)
+	}
+	*x = exchange{bodyDone: x.bodyDone}
+	exchangePool.Put(x)
+	if abort {
+		// The instance's answer broke off after it had started: aborting
+		// makes the server cut the connection (or reset the stream) instead
+		// of ending a chunked body as if it were complete.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// serve routes the request and answers it, from the instance or itself.
+func (p *Proxy) serve(x *exchange) {
+	r, w := x.r, x.w
 	route := p.table.load().Match(r)
 	if route == nil {
-		p.fail(w, r, unknownHost(r.Host), reqID)
+		p.fail(x, unknownHost(r.Host), nil)
+		return
+	}
+	x.route = route
+	if route.RedirectHTTPS && r.TLS == nil && !strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
+		w.Header().Set("X-Request-Id", x.rec.RequestID)
+		w.WriteHeader(http.StatusPermanentRedirect)
+		x.rec.Status = http.StatusPermanentRedirect
+		return
+	}
+	if route.Limiter != nil && !route.Limiter.Allow() {
+		p.fail(x, rateLimited(route), nil)
+		return
+	}
+	if route.MaxBodyBytes > 0 && r.ContentLength > route.MaxBodyBytes {
+		p.fail(x, bodyTooLarge(route), nil)
 		return
 	}
 	ups := route.Upstreams()
 	if len(ups) == 0 {
-		p.fail(w, r, noReadyInstance(route), reqID)
+		p.fail(x, noReadyInstance(route), nil)
 		return
 	}
-	target := ups[int(p.next.Add(1))%len(ups)]
-	ctx := context.WithValue(r.Context(), upstreamKey{}, target)
-	ctx = context.WithValue(ctx, routeKey{}, route)
-	p.rp.ServeHTTP(w, r.WithContext(ctx))
+	p.forward(x, ups)
 }
 
-func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, f Failure, reqID string) {
-	f.RequestID = reqID
-	slog.Info("gateway error", "status", f.Status, "cause", f.Cause, "host", r.Host, "path", r.URL.Path, "component", f.Component, "request_id", reqID)
-	f.write(w, r)
-}
-
-// upstreamError classifies what went wrong with the instance.
-func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	route, _ := r.Context().Value(routeKey{}).(*Route)
-	if route == nil {
-		route = &Route{}
+// timeouts are the route's, with the proxy's defaults for zeros.
+func (p *Proxy) timeouts(r *Route) Timeouts {
+	t := r.Timeouts
+	if t.Connect <= 0 {
+		t.Connect = p.defaults.Connect
 	}
+	if t.Read <= 0 {
+		t.Read = p.defaults.Read
+	}
+	if t.Send <= 0 {
+		t.Send = p.defaults.Send
+	}
+	return t
+}
+
+// fail answers with the gateway's own page, unless the response has
+// already started (then the client can only be cut off).
+func (p *Proxy) fail(x *exchange, f Failure, err error) {
+	x.rec.Status, x.rec.Cause = f.Status, f.Cause
+	if x.wroteHeader {
+		x.abort = true
+		return
+	}
+	f.RequestID = x.rec.RequestID
+	if err != nil {
+		slog.Info("gateway error", "status", f.Status, "cause", f.Cause, "host", x.r.Host, "path", x.r.URL.Path,
+			"component", f.Component, "upstream", x.rec.Upstream, "request_id", f.RequestID, "err", err)
+	}
+	h := x.w.Header()
+	clear(h) // whatever an instance's broken answer left there
+	h.Set("X-Request-Id", f.RequestID)
+	cw := countingWriter{ResponseWriter: x.w}
+	f.write(&cw, x.r)
+	x.wroteHeader = true
+	x.rec.BytesOut += cw.n
+}
+
+// upstreamFailed classifies what went wrong with the instance.
+func (p *Proxy) upstreamFailed(x *exchange, err error) {
+	route := x.route
 	var f Failure
-	var nerr net.Error
+	var bad *badResponseError
 	switch {
+	case clientGone(x.r, err):
+		x.rec.Status, x.rec.Cause = StatusClientClosed, ""
+		if x.wroteHeader {
+			x.abort = true
+		}
+		return
+	case errors.Is(err, errBodyTooLarge):
+		f = bodyTooLarge(route)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		f = refused(route, false)
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		f = refused(route, true)
-	case errors.As(err, &nerr) && nerr.Timeout(), errors.Is(err, context.DeadlineExceeded):
+	case isTimeout(err):
 		f = timedOut(route)
-	case errors.Is(err, context.Canceled):
-		return // the client left
+	case errors.As(err, &bad):
+		f = refused(route, true)
+		f.Message = "The instance answered with something that is not HTTP/1.1: " + bad.msg + "."
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		f = refused(route, true)
 	default:
 		f = refused(route, true)
 		f.Message = "The instance could not be reached: " + err.Error()
 	}
-	p.fail(w, r, f, r.Header.Get("X-Request-Id"))
+	p.fail(x, f, err)
+}
+
+// clientGone reports whether err comes from the client's side: it left,
+// or its request body broke off.
+func clientGone(r *http.Request, err error) bool {
+	if r.Context().Err() != nil {
+		return true
+	}
+	var ce *clientBodyError
+	return errors.As(err, &ce)
+}
+
+func isTimeout(err error) bool {
+	var nerr net.Error
+	return errors.As(err, &nerr) && nerr.Timeout() || errors.Is(err, context.DeadlineExceeded)
+}
+
+// countingWriter counts what a gateway page writes.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// newRequestID returns "req-" and 16 base32 characters like model.NewID,
+// from the runtime's per-thread ChaCha8 generator: request ids need to be
+// unique, not secret, and crypto/rand would be a syscall per request.
+func newRequestID() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+	var b [20]byte
+	copy(b[:], "req-")
+	hi, lo := rand.Uint64(), rand.Uint64()
+	for i := 0; i < 12; i++ {
+		b[4+i] = alphabet[hi&31]
+		hi >>= 5
+	}
+	for i := 12; i < 16; i++ {
+		b[4+i] = alphabet[lo&31]
+		lo >>= 5
+	}
+	return string(b[:])
 }

@@ -34,6 +34,12 @@ type Component struct {
 	Image     string       `json:"image,omitempty"`
 	Source    *Source      `json:"source,omitempty"`
 	Endpoints []string     `json:"endpoints,omitempty"` // thirdparty: static host:port list
+	// RegisteredEndpoints are a thirdparty component's addresses as the
+	// service itself registered them (PUT .../endpoints with EndpointKey).
+	RegisteredEndpoints []string `json:"registered_endpoints,omitempty"`
+	// EndpointKey authenticates endpoint registration: per component, not
+	// a team token, so a service can hold it.
+	EndpointKey string `json:"-"`
 	Instances int          `json:"instances"`
 	Memory    int64        `json:"memory"` // bytes; 0 means no limit
 	CPU       int64        `json:"cpu"`    // millicores; 0 means no limit
@@ -51,6 +57,15 @@ type Component struct {
 	// RestartEvent is the id of the last restart operation; a change asks
 	// the runtime to replace every instance.
 	RestartEvent string `json:"restart_event,omitempty"`
+	// InjectedEnv is the connection info of the dependencies (NAME=value)
+	// as the instances were last started with it; a restart refreshes it.
+	InjectedEnv []string `json:"-"`
+	// RestartPending says why the running instances are out of date (a
+	// dependency's connection info changed); a restart applies it.
+	RestartPending string `json:"restart_pending,omitempty"`
+	// Gated means desired running but held back until every dependency
+	// is ready (status waiting); the worker starts it then.
+	Gated bool `json:"-"`
 	// Status and StatusMessage are derived by the worker from the runtime.
 	Status        ComponentStatus `json:"status"`
 	StatusMessage string          `json:"status_message,omitempty"`
@@ -147,6 +162,9 @@ type Probe struct {
 	TimeoutSeconds      int       `json:"timeout_seconds,omitempty"`
 	SuccessThreshold    int       `json:"success_threshold,omitempty"`
 	FailureThreshold    int       `json:"failure_threshold,omitempty"`
+	// ExpectStatus is the HTTP status a healthy answer has; 0 accepts
+	// 200-399.
+	ExpectStatus int `json:"expect_status,omitempty"`
 }
 
 // Dependency says that component From (an alias) needs component To.

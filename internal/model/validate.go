@@ -279,7 +279,19 @@ func (c *Component) Validate() error {
 		}
 		seenVol[v.Path], seenVol["name:"+v.Name] = true, true
 	}
-	if err := c.Readiness.Validate("readiness"); err != nil {
+	readiness := c.Readiness
+	if c.Kind == KindThirdParty && readiness != nil {
+		if readiness.Type == ProbeExec {
+			return invalid("readiness.type", "must be http or tcp for a thirdparty component: berth cannot run commands in a service it does not run")
+		}
+		if readiness.Port == 0 {
+			// Port 0 checks each endpoint on its own port.
+			cp := *readiness
+			cp.Port = 1
+			readiness = &cp
+		}
+	}
+	if err := readiness.Validate("readiness"); err != nil {
 		return err
 	}
 	return c.Liveness.Validate("liveness")
@@ -375,6 +387,9 @@ func (p *Probe) Validate(field string) error {
 			return invalid(field+"."+f.name, "must be between 0 and 3600 (got %d)", f.v)
 		}
 	}
+	if p.ExpectStatus != 0 && (p.Type != ProbeHTTP || p.ExpectStatus < 100 || p.ExpectStatus > 599) {
+		return invalid(field+".expect_status", "must be an HTTP status (100-599) of an http check (got %d)", p.ExpectStatus)
+	}
 	return nil
 }
 
@@ -405,6 +420,37 @@ func (r *HTTPRule) Validate() error {
 		if k == "" || strings.ContainsAny(k, " :\r\n") {
 			return invalid("headers", "has an invalid header name %q", k)
 		}
+	}
+	if r.AutoTLS && r.Certificate != "" {
+		return invalid("auto_tls", "cannot be set with a certificate: either upload one or let berth get one over ACME")
+	}
+	if r.AutoTLS && strings.HasPrefix(r.Domain, "*.") {
+		return invalid("auto_tls", "needs an exact domain: ACME HTTP-01 cannot issue wildcard certificates (got %q); upload a wildcard certificate instead", r.Domain)
+	}
+	return r.RouteOptions.Validate()
+}
+
+// Validate checks the proxy options of an HTTP rule.
+func (o *RouteOptions) Validate() error {
+	if o.RewritePath != "" && (!strings.HasPrefix(o.RewritePath, "/") || strings.ContainsAny(o.RewritePath, " ?#\r\n")) {
+		return invalid("rewrite_path", "must be a path starting with / (got %q)", o.RewritePath)
+	}
+	for _, t := range []struct {
+		field string
+		v     int
+	}{{"connect_timeout", o.ConnectTimeout}, {"read_timeout", o.ReadTimeout}, {"send_timeout", o.SendTimeout}} {
+		if t.v < 0 || t.v > 3600 {
+			return invalid(t.field, "must be between 0 (the default) and 3600 seconds (got %d)", t.v)
+		}
+	}
+	if o.MaxBodySize < 0 {
+		return invalid("max_body_size", "must be 0 (no limit) or a number of bytes (got %d)", o.MaxBodySize)
+	}
+	if o.RateLimit < 0 || o.RateLimit > 1e6 {
+		return invalid("rate_limit", "must be between 0 (no limit) and 1000000 requests a second (got %g)", o.RateLimit)
+	}
+	if o.RateBurst < 0 || o.RateBurst > 1e6 {
+		return invalid("rate_burst", "must be between 0 and 1000000 (got %d)", o.RateBurst)
 	}
 	return nil
 }

@@ -16,6 +16,8 @@
 //	Driver.Remove                 delete Deployment, Service, Secrets (claims kept unless purged)
 //	Driver.Instances              pods of the component -> Instance (status mapping in status.go)
 //	Driver.ServiceAddress         the ClusterIP Service's host and port
+//	Driver.Endpoints              the ready addresses of the EndpointSlices (an informer cache)
+//	Driver.Expose                 a Service without selector and its EndpointSlice
 //	Driver.Logs                   pod logs (follow, previous, tail)
 //	Driver.Exec                   pods/exec over remotecommand with a TTY
 //	Driver.Capacity               allocatable minus requested, per node
@@ -53,6 +55,14 @@ type Driver interface {
 	// ServiceAddress is the stable address that balances a port over the
 	// component's ready instances.
 	ServiceAddress(ctx context.Context, componentID string, port int) (string, error)
+	// Endpoints are the host:port addresses of the ready instances of a
+	// port, now. The gateway calls it on every request, so it must be cheap
+	// and must not block (no I/O, no lock held across I/O).
+	Endpoints(componentID string, port int) []string
+	// Expose points a component's stable inner address at addresses berth
+	// does not run (a thirdparty component's healthy endpoints); nil leaves
+	// the address with nothing behind it.
+	Expose(ctx context.Context, componentID string, ports []model.Port, addrs []string) error
 	// Logs streams an instance's output (stdout and stderr interleaved).
 	Logs(ctx context.Context, componentID, instanceID string, opts LogOptions) (io.ReadCloser, error)
 	// Exec runs a command in an instance.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-platform/berth/internal/api"
 	"github.com/berth-platform/berth/internal/events"
+	"github.com/berth-platform/berth/internal/gateway"
 	"github.com/berth-platform/berth/internal/runtime"
 	"github.com/berth-platform/berth/internal/runtime/containerd"
 	"github.com/berth-platform/berth/internal/store"
@@ -30,8 +31,14 @@ type Config struct {
 	Listen   string
 	Database string // "" for SQLite in DataDir, or postgres://...
 	TCPPorts string // gateway TCP port range, "LO-HI"
-	Workers  int
-	LogLevel slog.Level
+	// HTTPAddr and HTTPSAddr are the gateway's listeners ("" turns one off).
+	HTTPAddr, HTTPSAddr string
+	// Domain is the base of default domains; "" is <machine IP>.nip.io.
+	Domain string
+	// ACME issues certificates for rules with auto_tls.
+	ACMEDirectory, ACMEEmail, ACMECA string
+	Workers                          int
+	LogLevel                         slog.Level
 	// ResetAdminToken issues a new admin token and revokes the old one.
 	ResetAdminToken bool
 	// Runtime is the engine that runs components: "containerd" (default)
@@ -76,9 +83,9 @@ func Run(ctx context.Context, cfg Config) error {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: cfg.LogLevel})))
 	slog.Info("berth starting", "version", Version, "data", dir.path, "pid", os.Getpid())
 
-	names := []string{"store", "event log", "containerd", "api", "worker"}
+	names := []string{"store", "event log", "containerd", "gateway", "api", "worker"}
 	if cfg.Runtime == "none" {
-		names = []string{"store", "event log", "api", "worker"}
+		names = []string{"store", "event log", "gateway", "api", "worker"}
 	}
 	ph := newPhases(cfg.Out, logPath, names...)
 	fmt.Fprintf(cfg.Out, "  ✓ %-12s %-48s\n", "data", dir.path)
@@ -140,6 +147,21 @@ func Run(ctx context.Context, cfg Config) error {
 		defer driver.Close()
 	}
 
+	var gw *gateway.Gateway
+	var gwSync *worker.GatewaySync
+	var gwInfo *api.GatewayInfo
+	err = ph.run("gateway", func() (string, error) {
+		gw, gwSync, gwInfo, err = startGateway(ctx, cfg, dir, st, driver)
+		if err != nil {
+			return "", err
+		}
+		return describeGateway(gw, gwInfo), nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer gw.Close()
+
 	runner := worker.NewRunner(st, evlog, worker.Options{Owner: ownerName(), Workers: cfg.Workers})
 	tasks := worker.NewComponentTasks(st)
 	tasks.StepDelay = cfg.TaskStepDelay
@@ -152,7 +174,8 @@ func Run(ctx context.Context, cfg Config) error {
 
 	handler := api.New(api.Config{
 		Store: st, Log: evlog, Tasks: runner, Runtime: driver, TCPPortLow: lo, TCPPortHigh: hi, Health: ph.health,
-		Mount: map[string]http.Handler{"GET /{$}": web.Handler()},
+		Mount:   map[string]http.Handler{"GET /{$}": web.Handler()},
+		Gateway: gwInfo, Collectors: gw.Collectors(),
 	})
 	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	var ln net.Listener
@@ -182,6 +205,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			go reconciler.Run(ctx)
 		}
+		go gwSync.Run(ctx)
 		if err := runner.Start(ctx, st.Dialect() == "sqlite"); err != nil {
 			return "", err
 		}

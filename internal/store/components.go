@@ -31,6 +31,12 @@ type componentSpec struct {
 	// RestartEvent must survive a restart of berth: it is part of what the
 	// running instances were started with, and adoption compares it.
 	RestartEvent string `json:"restart_event"`
+
+	RegisteredEndpoints []string `json:"registered_endpoints"`
+	EndpointKey         string   `json:"endpoint_key"`
+	InjectedEnv         []string `json:"injected_env"`
+	RestartPending      string   `json:"restart_pending"`
+	Gated               bool     `json:"gated"`
 }
 
 // probeSpec shadows model.Probe's omitempty Command for the same reason.
@@ -61,7 +67,9 @@ func specOf(c *model.Component) (string, error) {
 		Instances: c.Instances, Memory: c.Memory, CPU: c.CPU,
 		Cmd: c.Cmd, Args: c.Args, Ports: c.Ports, Envs: c.Envs, Volumes: c.Volumes,
 		Readiness: toProbeSpec(c.Readiness), Liveness: toProbeSpec(c.Liveness),
-		RestartEvent: c.RestartEvent,
+		RestartEvent:        c.RestartEvent,
+		RegisteredEndpoints: c.RegisteredEndpoints, EndpointKey: c.EndpointKey,
+		InjectedEnv: c.InjectedEnv, RestartPending: c.RestartPending, Gated: c.Gated,
 	})
 }
 
@@ -71,6 +79,8 @@ func (sp *componentSpec) applyTo(c *model.Component) {
 	c.Cmd, c.Args, c.Ports, c.Envs, c.Volumes = sp.Cmd, sp.Args, sp.Ports, sp.Envs, sp.Volumes
 	c.Readiness, c.Liveness = sp.Readiness.probe(), sp.Liveness.probe()
 	c.RestartEvent = sp.RestartEvent
+	c.RegisteredEndpoints, c.EndpointKey = sp.RegisteredEndpoints, sp.EndpointKey
+	c.InjectedEnv, c.RestartPending, c.Gated = sp.InjectedEnv, sp.RestartPending, sp.Gated
 }
 
 // CreateComponent stores c at revision 1.

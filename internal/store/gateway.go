@@ -21,10 +21,14 @@ func (s *sqlStore) CreateHTTPRule(ctx context.Context, r *model.HTTPRule) error 
 	if err != nil {
 		return fmt.Errorf("create http rule for %s%s: %w", r.Domain, r.Path, err)
 	}
+	options, err := jsonText(r.RouteOptions)
+	if err != nil {
+		return fmt.Errorf("create http rule for %s%s: %w", r.Domain, r.Path, err)
+	}
 	_, err = s.w().exec(ctx, `INSERT INTO http_rules
-		(id, team, domain, path, component, port, certificate, weight, headers, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Team, r.Domain, r.Path, r.Component, r.Port, r.Certificate, r.Weight, headers, s.d.timeArg(r.CreatedAt))
+		(id, team, domain, path, component, port, certificate, weight, headers, options, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Team, r.Domain, r.Path, r.Component, r.Port, r.Certificate, r.Weight, headers, options, s.d.timeArg(r.CreatedAt))
 	switch constraintOf(err) {
 	case uniqueViolation:
 		return conflict("http rule %q already exists", r.ID)
@@ -37,12 +41,12 @@ func (s *sqlStore) CreateHTTPRule(ctx context.Context, r *model.HTTPRule) error 
 	return nil
 }
 
-const httpRuleCols = `id, team, domain, path, component, port, certificate, weight, headers, created_at`
+const httpRuleCols = `id, team, domain, path, component, port, certificate, weight, headers, options, created_at`
 
 func scanHTTPRule(row rowScanner) (model.HTTPRule, error) {
 	var r model.HTTPRule
 	err := row.Scan(&r.ID, &r.Team, &r.Domain, &r.Path, &r.Component, &r.Port, &r.Certificate, &r.Weight,
-		jsonCol{&r.Headers}, timeCol{&r.CreatedAt})
+		jsonCol{&r.Headers}, jsonCol{&r.RouteOptions}, timeCol{&r.CreatedAt})
 	return r, err
 }
 
@@ -76,10 +80,14 @@ func (s *sqlStore) UpdateHTTPRule(ctx context.Context, r *model.HTTPRule) error 
 	if err != nil {
 		return fmt.Errorf("update http rule %q in team %q: %w", r.ID, r.Team, err)
 	}
+	options, err := jsonText(r.RouteOptions)
+	if err != nil {
+		return fmt.Errorf("update http rule %q in team %q: %w", r.ID, r.Team, err)
+	}
 	err = s.w().queryRow(ctx, `UPDATE http_rules SET
-		domain = ?, path = ?, component = ?, port = ?, certificate = ?, weight = ?, headers = ?
+		domain = ?, path = ?, component = ?, port = ?, certificate = ?, weight = ?, headers = ?, options = ?
 		WHERE team = ? AND id = ? RETURNING created_at`,
-		r.Domain, r.Path, r.Component, r.Port, r.Certificate, r.Weight, headers, r.Team, r.ID).Scan(timeCol{&r.CreatedAt})
+		r.Domain, r.Path, r.Component, r.Port, r.Certificate, r.Weight, headers, options, r.Team, r.ID).Scan(timeCol{&r.CreatedAt})
 	if constraintOf(err) == foreignKeyViolation {
 		return notFound("component %q in team %q", r.Component, r.Team)
 	}
@@ -90,6 +98,16 @@ func (s *sqlStore) UpdateHTTPRule(ctx context.Context, r *model.HTTPRule) error 
 		return fmt.Errorf("update http rule %q in team %q: %w", r.ID, r.Team, err)
 	}
 	return nil
+}
+
+// ListAllHTTPRules lists the rules of every team (for the gateway).
+func (s *sqlStore) ListAllHTTPRules(ctx context.Context) ([]model.HTTPRule, error) {
+	rows, err := s.r().query(ctx, `SELECT `+httpRuleCols+` FROM http_rules ORDER BY domain, path, created_at, id`)
+	rs, err := collect(rows, err, scanHTTPRule)
+	if err != nil {
+		return nil, fmt.Errorf("list http rules: %w", err)
+	}
+	return rs, nil
 }
 
 func (s *sqlStore) DeleteHTTPRule(ctx context.Context, team, id string) error {
@@ -193,9 +211,12 @@ func (s *sqlStore) CreateCertificate(ctx context.Context, c *model.Certificate) 
 	if err != nil {
 		return fmt.Errorf("create certificate %q in team %q: %w", c.Name, c.Team, err)
 	}
-	_, err = s.w().exec(ctx, `INSERT INTO certificates (id, team, name, cert_pem, key_pem, domains, not_after, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.Team, c.Name, c.CertPEM, c.KeyPEM, domains, s.d.timeArg(c.NotAfter), s.d.timeArg(c.CreatedAt))
+	if c.Source == "" {
+		c.Source = model.CertUploaded
+	}
+	_, err = s.w().exec(ctx, `INSERT INTO certificates (id, team, name, cert_pem, key_pem, domains, not_after, source, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Team, c.Name, c.CertPEM, c.KeyPEM, domains, s.d.timeArg(c.NotAfter), c.Source, s.d.timeArg(c.CreatedAt))
 	switch constraintOf(err) {
 	case uniqueViolation:
 		return conflict("certificate %q in team %q already exists", c.Name, c.Team)
@@ -208,12 +229,12 @@ func (s *sqlStore) CreateCertificate(ctx context.Context, c *model.Certificate) 
 	return nil
 }
 
-const certificateCols = `id, team, name, cert_pem, key_pem, domains, not_after, created_at`
+const certificateCols = `id, team, name, cert_pem, key_pem, domains, not_after, source, created_at`
 
 func scanCertificate(row rowScanner) (model.Certificate, error) {
 	var c model.Certificate
 	err := row.Scan(&c.ID, &c.Team, &c.Name, &c.CertPEM, &c.KeyPEM, jsonCol{&c.Domains},
-		timeCol{&c.NotAfter}, timeCol{&c.CreatedAt})
+		timeCol{&c.NotAfter}, &c.Source, timeCol{&c.CreatedAt})
 	return c, err
 }
 
@@ -235,6 +256,38 @@ func (s *sqlStore) ListCertificates(ctx context.Context, team string) ([]model.C
 		return nil, fmt.Errorf("list certificates of team %q: %w", team, err)
 	}
 	return cs, nil
+}
+
+// ListAllCertificates lists the certificates of every team, keys included
+// (for the gateway).
+func (s *sqlStore) ListAllCertificates(ctx context.Context) ([]model.Certificate, error) {
+	rows, err := s.r().query(ctx, `SELECT `+certificateCols+` FROM certificates ORDER BY team, name`)
+	cs, err := collect(rows, err, scanCertificate)
+	if err != nil {
+		return nil, fmt.Errorf("list certificates: %w", err)
+	}
+	return cs, nil
+}
+
+// ReplaceCertificate stores a renewed certificate under the same name, or
+// creates it.
+func (s *sqlStore) ReplaceCertificate(ctx context.Context, c *model.Certificate) error {
+	if c == nil {
+		return errNil("certificate")
+	}
+	domains, err := jsonText(c.Domains)
+	if err != nil {
+		return fmt.Errorf("replace certificate %q in team %q: %w", c.Name, c.Team, err)
+	}
+	n, err := affected(s.w().exec(ctx, `UPDATE certificates SET cert_pem = ?, key_pem = ?, domains = ?, not_after = ?, source = ?
+		WHERE team = ? AND name = ?`, c.CertPEM, c.KeyPEM, domains, s.d.timeArg(storeTime(c.NotAfter)), c.Source, c.Team, c.Name))
+	if err != nil {
+		return fmt.Errorf("replace certificate %q in team %q: %w", c.Name, c.Team, err)
+	}
+	if n == 0 {
+		return s.CreateCertificate(ctx, c)
+	}
+	return nil
 }
 
 func (s *sqlStore) DeleteCertificate(ctx context.Context, team, name string) error {

@@ -90,6 +90,8 @@ type Store interface {
 	ListHTTPRules(ctx context.Context, team string) ([]model.HTTPRule, error)
 	UpdateHTTPRule(ctx context.Context, r *model.HTTPRule) error
 	DeleteHTTPRule(ctx context.Context, team, id string) error
+	// ListAllHTTPRules lists the rules of every team (for the gateway).
+	ListAllHTTPRules(ctx context.Context) ([]model.HTTPRule, error)
 
 	// CreateTCPRule fails with ErrConflict if the gateway port is taken.
 	CreateTCPRule(ctx context.Context, r *model.TCPRule) error
@@ -104,6 +106,11 @@ type Store interface {
 	GetCertificate(ctx context.Context, team, name string) (*model.Certificate, error)
 	ListCertificates(ctx context.Context, team string) ([]model.Certificate, error)
 	DeleteCertificate(ctx context.Context, team, name string) error
+	// ListAllCertificates lists every team's certificates, keys included.
+	ListAllCertificates(ctx context.Context) ([]model.Certificate, error)
+	// ReplaceCertificate overwrites a certificate of that name (a renewal),
+	// or creates it.
+	ReplaceCertificate(ctx context.Context, c *model.Certificate) error
 
 	// PutRegistry creates or replaces a team's registry entry (by host).
 	PutRegistry(ctx context.Context, r *model.Registry) error

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/berth-platform/berth/internal/model"
@@ -261,6 +262,7 @@ func (ct *ComponentTasks) stop(ctx context.Context, t *model.Task, log *TaskLog)
 		if c.Desired != model.DesiredUndeployed {
 			c.Desired = model.DesiredStopped
 		}
+		c.Gated = false
 		return "Stopping " + c.Alias, nil
 	})
 }
@@ -316,6 +318,45 @@ func (ct *ComponentTasks) realize(ctx context.Context, c *model.Component, log *
 		return nil
 	}
 	progress := func(line string) { log.Printf(stage, "%s", line) }
+	if c.Desired == model.DesiredRunning && c.Kind != model.KindThirdParty {
+		waits, err := waitingFor(ctx, ct.store, c)
+		if err != nil {
+			return err
+		}
+		if len(waits) > 0 {
+			if _, err := ct.mutate(ctx, c.ID, func(c *model.Component) error {
+				c.Gated, c.Status, c.StatusMessage = true, model.StatusWaiting, waitingMessage(waits)
+				return nil
+			}); err != nil {
+				return err
+			}
+			log.Printf(stage, "%s is waiting (等待启动) for its dependencies to be ready: %s. It starts by itself once they are.", c.Alias, strings.Join(waits, ", "))
+			return nil
+		}
+		// Every operation that replaces instances anyway takes the
+		// dependencies' connection info as it is now; a scale keeps what
+		// the running instances have, so it does not replace them.
+		if stage != "scale" || c.Gated {
+			env, err := ConnectionEnv(ctx, ct.store, ct.Runtime.Addresses, c)
+			if err != nil {
+				return err
+			}
+			c, err = ct.mutate(ctx, c.ID, func(c *model.Component) error {
+				c.Gated, c.InjectedEnv, c.RestartPending = false, envList(env), ""
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if len(env) > 0 {
+				names := make([]string, len(env))
+				for i, v := range env {
+					names[i] = v.Name
+				}
+				log.Printf(stage, "connection info from dependencies: %s", strings.Join(names, ", "))
+			}
+		}
+	}
 	if err := ct.Runtime.Apply(ctx, c, progress); err != nil {
 		return &Failure{Reason: "ApplyFailed", Err: err}
 	}

@@ -19,11 +19,27 @@ type Reconciler struct {
 	store    store.Store
 	driver   runtime.Driver
 	interval time.Duration
+	// ThirdParty watches the endpoints of thirdparty components.
+	ThirdParty *ThirdParty
 }
 
 // NewReconciler returns a reconciler over driver.
 func NewReconciler(st store.Store, driver runtime.Driver) *Reconciler {
-	return &Reconciler{store: st, driver: driver, interval: 2 * time.Second}
+	return &Reconciler{store: st, driver: driver, interval: 2 * time.Second, ThirdParty: NewThirdParty(driver)}
+}
+
+// Addresses gives the stable inner addresses of component ports.
+func (r *Reconciler) Addresses(ctx context.Context, componentID string, port int) (string, error) {
+	return r.driver.ServiceAddress(ctx, componentID, port)
+}
+
+// Endpoints is the gateway's view of a port: a thirdparty component's
+// healthy endpoints, or the runtime's ready instances.
+func (r *Reconciler) Endpoints(componentID string, port int) []string {
+	if eps, ok := r.ThirdParty.Endpoints(componentID); ok {
+		return eps
+	}
+	return r.driver.Endpoints(componentID, port)
 }
 
 // Spec is the runtime's view of a component.
@@ -35,21 +51,21 @@ func Spec(c *model.Component) runtime.ComponentSpec {
 		Ports: c.Ports, Volumes: c.Volumes, Readiness: c.Readiness, Liveness: c.Liveness,
 		RestartToken: c.RestartEvent,
 	}
-	for _, e := range c.Envs {
-		// Variables of scope outer are for dependents, not for the component.
-		if e.Scope != model.ScopeOuter {
-			spec.Env = append(spec.Env, e.Name+"="+e.Value)
-		}
-	}
+	// The component's own variables (not those of scope outer: they are
+	// for dependents) over the connection info it was last started with.
+	spec.Env = envList(EffectiveEnv(c, envVars(c.InjectedEnv, "dependency")))
 	return spec
 }
 
 // Apply hands c's desired state to the driver.
 func (r *Reconciler) Apply(ctx context.Context, c *model.Component, progress func(string)) error {
 	if c.Kind == model.KindThirdParty {
+		r.ThirdParty.Apply(ctx, c)
 		return nil
 	}
 	switch {
+	case c.Gated && c.Desired == model.DesiredRunning:
+		// Held back until its dependencies are ready; Run starts it.
 	case c.Desired == model.DesiredRunning && c.DeployVersion > 0:
 		spec := Spec(c)
 		spec.Progress = progress
@@ -110,26 +126,98 @@ func (r *Reconciler) syncStatuses(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.ThirdParty.Sync(ctx, comps)
+	hasDeps, err := r.dependents(ctx, comps)
+	if err != nil {
+		return err
+	}
 	for i := range comps {
 		c := &comps[i]
-		if c.Kind == model.KindThirdParty {
-			continue
+		var status model.ComponentStatus
+		var msg string
+		pending := c.RestartPending
+		switch {
+		case c.Kind == model.KindThirdParty:
+			status, msg = r.ThirdParty.Status(c)
+		case c.Gated:
+			status, msg, err = r.release(ctx, c)
+		default:
+			status, msg, err = r.Status(ctx, c)
+			if err == nil && hasDeps[c.ID] && c.Desired == model.DesiredRunning && c.DeployVersion > 0 {
+				pending, err = r.restartPending(ctx, c)
+			}
 		}
-		status, msg, err := r.Status(ctx, c)
 		if err != nil {
 			slog.Warn("component status", "component", c.Alias, "err", err)
 			continue
 		}
-		if status == c.Status && msg == c.StatusMessage {
+		if status == c.Status && msg == c.StatusMessage && pending == c.RestartPending {
 			continue
 		}
-		c.Status, c.StatusMessage = status, msg
+		c.Status, c.StatusMessage, c.RestartPending = status, msg, pending
 		// A stale revision means someone changed it: the next round catches up.
 		if err := r.store.UpdateComponent(ctx, c); err != nil {
 			slog.Debug("write component status", "component", c.Alias, "err", err)
 		}
 	}
 	return nil
+}
+
+// dependents marks the components that depend on another.
+func (r *Reconciler) dependents(ctx context.Context, comps []model.Component) (map[string]bool, error) {
+	teams := map[string]bool{}
+	byAlias := map[string]string{}
+	for _, c := range comps {
+		teams[c.Team] = true
+		byAlias[c.Team+"/"+c.Alias] = c.ID
+	}
+	out := map[string]bool{}
+	for team := range teams {
+		deps, err := r.store.ListDependencies(ctx, team)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range deps {
+			out[byAlias[team+"/"+d.From]] = true
+		}
+	}
+	return out, nil
+}
+
+// release starts a component held back by its dependencies once they are
+// all ready; until then its status is waiting and names them.
+func (r *Reconciler) release(ctx context.Context, c *model.Component) (model.ComponentStatus, string, error) {
+	waits, err := waitingFor(ctx, r.store, c)
+	if err != nil {
+		return "", "", err
+	}
+	if len(waits) > 0 {
+		return model.StatusWaiting, waitingMessage(waits), nil
+	}
+	env, err := ConnectionEnv(ctx, r.store, r.Addresses, c)
+	if err != nil {
+		return "", "", err
+	}
+	c.Gated, c.InjectedEnv, c.RestartPending = false, envList(env), ""
+	c.Status, c.StatusMessage = model.StatusStarting, "its dependencies are ready; starting"
+	if err := r.store.UpdateComponent(ctx, c); err != nil {
+		return "", "", fmt.Errorf("release %s: %w", c.Alias, err)
+	}
+	slog.Info("dependencies ready, starting", "team", c.Team, "component", c.Alias)
+	if err := r.Apply(ctx, c, nil); err != nil {
+		return "", "", err
+	}
+	return c.Status, c.StatusMessage, nil
+}
+
+// restartPending compares the connection info c runs with to what its
+// dependencies offer now.
+func (r *Reconciler) restartPending(ctx context.Context, c *model.Component) (string, error) {
+	env, err := ConnectionEnv(ctx, r.store, r.Addresses, c)
+	if err != nil {
+		return "", err
+	}
+	return pendingRestart(c.InjectedEnv, envList(env)), nil
 }
 
 // Status derives c's status from the driver.

@@ -52,6 +52,9 @@ type server struct {
 	token   string
 	exited  chan struct{}
 	exitErr error
+	// gatewayHTTP and gatewayHTTPS are the gateway's listen addresses
+	// (unless the test passed its own --http/--https).
+	gatewayHTTP, gatewayHTTPS string
 }
 
 type syncBuffer struct {
@@ -88,7 +91,26 @@ func startServer(t *testing.T, extra ...string) *server {
 		// The spine's tests need no containers; runtime tests say so.
 		extra = append([]string{"--runtime", "none"}, extra...)
 	}
-	s := &server{t: t, data: t.TempDir(), addr: freePort(t), args: extra}
+	// The gateway gets loopback ports of its own, kept across restarts.
+	gwHTTP, gwHTTPS := freePort(t), freePort(t)
+	if !hasFlag(extra, "--http") {
+		extra = append(extra, "--http", gwHTTP)
+	}
+	if !hasFlag(extra, "--https") {
+		extra = append(extra, "--https", gwHTTPS)
+	}
+	if !hasFlag(extra, "--domain") {
+		extra = append(extra, "--domain", "berth.test")
+	}
+	// Not t.TempDir: containers outlive berth, and a runtime test's own
+	// cleanup (which runs after this one) must stop them before the
+	// directory can go, so it removes the directory again itself.
+	data, err := os.MkdirTemp("", "berth-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(data) })
+	s := &server{t: t, data: data, addr: freePort(t), args: extra, gatewayHTTP: gwHTTP, gatewayHTTPS: gwHTTPS}
 	s.url = "http://" + s.addr
 	s.start()
 	t.Cleanup(s.stop)

@@ -104,6 +104,9 @@ func runtimeFlags(t *testing.T, dataDir func() string) []string {
 			}
 		}
 		_ = exec.Command("ip", "link", "del", link).Run()
+		if err := os.RemoveAll(data); err != nil {
+			t.Errorf("remove the data directory: %v", err)
+		}
 		cg, _ := filepath.Glob("/sys/fs/cgroup/*/" + ns)
 		for _, d := range cg {
 			_ = os.Remove(d)

@@ -22,6 +22,10 @@ import (
 // stopGrace is how long an instance has between SIGTERM and SIGKILL.
 const stopGrace = 10 * time.Second
 
+// drainDelay is how long a terminating instance keeps serving after it
+// left the balancing.
+const drainDelay = time.Second
+
 // controller runs one component: it is the embedded engine's Deployment
 // controller and kubelet for that component. One goroutine owns the state;
 // readers take mu.
@@ -473,7 +477,12 @@ func (c *controller) terminate(in *instance) {
 		delete(c.instances, in.id)
 		return
 	}
+	// Out of the balancing first, then a short drain so that requests
+	// already on their way (the gateway's, the service proxy's) finish
+	// before the instance gets its SIGTERM.
+	c.updateServices()
 	go func() {
+		time.Sleep(drainDelay)
 		ctx, cancel := context.WithTimeout(context.Background(), stopGrace+30*time.Second)
 		defer cancel()
 		if err := c.d.engine.Stop(ctx, in.id, stopGrace); err != nil {

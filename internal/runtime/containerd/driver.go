@@ -166,6 +166,20 @@ func (d *Driver) ServiceAddress(ctx context.Context, componentID string, port in
 	return d.services.address(componentID, port)
 }
 
+func (d *Driver) Expose(ctx context.Context, componentID string, ports []model.Port, addrs []string) error {
+	for _, p := range ports {
+		if p.Protocol == model.ProtoUDP {
+			continue
+		}
+		d.services.set(componentID, p.Port, addrs)
+	}
+	return nil
+}
+
+func (d *Driver) Endpoints(componentID string, port int) []string {
+	return d.services.endpoints(componentID, port)
+}
+
 func (d *Driver) logPath(componentID, instanceID string) string {
 	return filepath.Join(d.logDir, componentID, instanceID+".log")
 }

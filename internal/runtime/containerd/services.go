@@ -27,6 +27,15 @@ type services struct {
 	mu      sync.Mutex
 	alloc   map[string]string // component id -> IP
 	proxies map[string]*serviceproxy.Proxy
+
+	// ready holds each port's ready backends for the gateway, read
+	// without taking mu.
+	ready sync.Map // endpointKey -> []string
+}
+
+type endpointKey struct {
+	component string
+	port      int
 }
 
 func newServices(link, cidr, stateDir string) (*services, error) {
@@ -156,6 +165,7 @@ func (s *services) proxy(componentID string, port int) (*serviceproxy.Proxy, err
 func (s *services) set(componentID string, port int, backends []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ready.Store(endpointKey{componentID, port}, append([]string(nil), backends...))
 	p, err := s.proxy(componentID, port)
 	if err != nil {
 		return
@@ -163,10 +173,23 @@ func (s *services) set(componentID string, port int, backends []string) {
 	p.SetBackends(backends)
 }
 
+// endpoints returns what set stored last; callers must not modify it.
+func (s *services) endpoints(componentID string, port int) []string {
+	v, _ := s.ready.Load(endpointKey{componentID, port})
+	eps, _ := v.([]string)
+	return eps
+}
+
 // remove closes a component's proxies and frees its IP.
 func (s *services) remove(componentID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ready.Range(func(k, _ any) bool {
+		if k.(endpointKey).component == componentID {
+			s.ready.Delete(k)
+		}
+		return true
+	})
 	for k, p := range s.proxies {
 		if len(k) > len(componentID) && k[:len(componentID)+1] == componentID+"/" {
 			p.Close()

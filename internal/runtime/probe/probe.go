@@ -72,6 +72,12 @@ func Check(ctx context.Context, p *model.Probe, host string, exec Exec) error {
 			return fmt.Errorf("http probe GET %s on port %d: %w", path, p.Port, err)
 		}
 		resp.Body.Close()
+		if p.ExpectStatus != 0 {
+			if resp.StatusCode != p.ExpectStatus {
+				return fmt.Errorf("http probe GET %s on port %d answered %d, expected %d", path, p.Port, resp.StatusCode, p.ExpectStatus)
+			}
+			return nil
+		}
 		// Kubernetes counts 200-399 as success.
 		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
 			return fmt.Errorf("http probe GET %s on port %d answered %d", path, p.Port, resp.StatusCode)

@@ -1,0 +1,968 @@
+package gateway
+
+// The gateway's own HTTP/1.1 client. net/http's Transport pays for
+// generality on every request (a Request clone, context values, a read and
+// a write goroutine per connection, header maps built twice); this one
+// writes the request head straight from the incoming request, parses the
+// response head straight into the client's header map, and keeps a LIFO
+// of idle keep-alive connections per instance address.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	headBufSize  = 4 << 10  // bufio size on instance connections
+	copyBufSize  = 32 << 10 // body copy buffers
+	maxHeadBytes = 1 << 20  // an instance's response head beyond this is refused
+)
+
+// aLongTimeAgo is a deadline that makes blocked reads and writes return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+var errBodyTooLarge = errors.New("request body larger than the route allows")
+
+// clientBodyError is the client's request body breaking off: the client
+// left or sent less than it announced.
+type clientBodyError struct{ err error }
+
+func (e *clientBodyError) Error() string { return "reading the request body: " + e.err.Error() }
+func (e *clientBodyError) Unwrap() error { return e.err }
+
+// badResponseError is an instance answering with something that is not
+// HTTP/1.x.
+type badResponseError struct{ msg string }
+
+func (e *badResponseError) Error() string { return "invalid response from instance: " + e.msg }
+
+type bodyMode uint8
+
+const (
+	bodyNone bodyMode = iota
+	bodyLength
+	bodyChunked
+	bodyUntilClose // responses only
+)
+
+// plan is how one request goes upstream, fixed before the first attempt.
+type plan struct {
+	uri        string
+	upgrade    string // the protocol asked for, when the client can be handed over
+	body       bodyMode
+	replayable bool // may go again after a keep-alive connection turned out closed
+	t          Timeouts
+}
+
+// forward sends the request to one of ups and streams the answer back.
+func (p *Proxy) forward(x *exchange, ups []string) {
+	r := x.r
+	pl := plan{uri: upstreamURI(r, x.route), t: p.timeouts(x.route)}
+	if r.Body != nil && r.Body != http.NoBody {
+		switch {
+		case r.ContentLength > 0:
+			pl.body = bodyLength
+		case r.ContentLength < 0:
+			pl.body = bodyChunked
+		}
+	}
+	// HTTP/2 has no Upgrade, and a ResponseWriter that cannot be hijacked
+	// could not carry the switched protocol: such requests go without it.
+	if r.ProtoMajor == 1 && len(r.Header["Upgrade"]) > 0 && headerHasToken(r.Header["Connection"], "upgrade") && canHijack(x.w) {
+		pl.upgrade = r.Header.Get("Upgrade")
+	}
+	pl.replayable = pl.body == bodyNone && idempotent(r)
+
+	i := int(p.next.Add(1) % uint64(len(ups)))
+	addr := ups[i]
+	triedNext, fresh := false, false
+	for {
+		x.rec.Upstream = addr
+		uc, err := p.pool.get(r.Context(), addr, pl.t.Connect, x.start, fresh, !pl.replayable)
+		if err != nil {
+			// A refused connection sent nothing: while instances come and
+			// go, the next one may well be up.
+			if errors.Is(err, syscall.ECONNREFUSED) && !triedNext && len(ups) > 1 && r.Context().Err() == nil {
+				triedNext, fresh = true, false
+				i = (i + 1) % len(ups)
+				addr = ups[i]
+				continue
+			}
+			p.upstreamFailed(x, err)
+			return
+		}
+		if !p.roundTrip(x, uc, &pl) {
+			return
+		}
+		// A keep-alive connection was closed under the request before any
+		// answer: go again on a new connection.
+		fresh = true
+	}
+}
+
+// roundTrip sends the request on uc and streams the answer to the client.
+// It returns true when the request may go again on a new connection: uc
+// was a kept-alive one the instance had closed before answering anything,
+// and the request can be sent twice.
+func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (retry bool) {
+	r, w := x.r, x.w
+	if uc.rdSet && pl.body != bodyNone {
+		_ = uc.conn.SetReadDeadline(time.Time{})
+		uc.rdSet = false
+	}
+	writeHead(uc.bw, r, pl, x.rec.RequestID)
+	// A client that leaves takes its request with it: the instance's
+	// connection is interrupted rather than left waiting for an answer.
+	stop := context.AfterFunc(r.Context(), uc.interrupt)
+
+	h := w.Header()
+	var hd respHead
+	var err error
+	if pl.body == bodyNone {
+		_ = uc.conn.SetReadDeadline(x.start.Add(pl.t.Read))
+		uc.rdSet = true
+		if err = uc.bw.Flush(); err == nil {
+			err = readHead(uc.br, h, &hd)
+		}
+	} else {
+		if r.ProtoMajor == 1 {
+			// The body keeps streaming while the answer does (the
+			// server would otherwise swallow what is left of it at the
+			// first response write).
+			_ = http.NewResponseController(w).EnableFullDuplex()
+		}
+		go x.sendBody(uc, pl)
+		err = readHead(uc.br, h, &hd)
+	}
+	for err == nil && hd.status < 200 && hd.status != http.StatusSwitchingProtocols {
+		clear(h) // an interim answer (100 Continue, 103): the real one follows
+		err = readHead(uc.br, h, &hd)
+	}
+	if pl.body != bodyNone {
+		x.mu.Lock()
+		x.gotHead = true
+		x.mu.Unlock()
+	}
+	if err != nil {
+		if pl.body != bodyNone {
+			if berr := x.finishBody(uc); isFatalBodyErr(berr) {
+				err = berr // the body writer cut the exchange; its error says why
+			}
+		}
+		stop()
+		uc.close()
+		if pl.replayable && uc.reused && !hd.started && isStale(err) && r.Context().Err() == nil {
+			clear(h)
+			return true
+		}
+		p.upstreamFailed(x, err)
+		return false
+	}
+	if hd.status == http.StatusSwitchingProtocols {
+		if pl.upgrade == "" || !strings.EqualFold(hd.upgrade, pl.upgrade) {
+			stop()
+			if pl.body != bodyNone {
+				x.finishBody(uc)
+			}
+			uc.close()
+			p.upstreamFailed(x, &badResponseError{"101 Switching Protocols to " + strconv.Quote(hd.upgrade) + " unasked"})
+			return false
+		}
+		if !stop() {
+			uc.close()
+			x.rec.Status = StatusClientClosed
+			return false
+		}
+		p.tunnel(x, uc, &hd)
+		return false
+	}
+	if pl.upgrade != "" {
+		hd.close = true // the instance declined to switch; it may still expect to
+	}
+
+	// The head is in: from here on, reads wait as long as the body takes.
+	mode := hd.bodyMode(r.Method == http.MethodHead)
+	if uc.rdSet && !(mode == bodyNone || mode == bodyLength && int64(uc.br.Buffered()) >= hd.length) {
+		_ = uc.conn.SetReadDeadline(time.Time{})
+		uc.rdSet = false
+	}
+	h["X-Request-Id"] = []string{x.rec.RequestID}
+	w.WriteHeader(hd.status)
+	x.wroteHeader = true
+	x.rec.Status = hd.status
+
+	var rerr, werr error
+	switch mode {
+	case bodyLength:
+		rerr, werr = x.pump(uc.br, hd.length)
+	case bodyUntilClose:
+		rerr, werr = x.pump(uc.br, -1)
+	case bodyChunked:
+		rerr, werr = x.copyChunked(uc.br, h)
+	}
+	reusable := !hd.close && mode != bodyUntilClose && rerr == nil && werr == nil
+	if pl.body != bodyNone {
+		if berr := x.finishBody(uc); berr != nil {
+			reusable = false
+			if rerr != nil && isFatalBodyErr(berr) {
+				rerr = berr // the body writer cut the connection; its error says why
+			}
+		}
+	}
+	if !stop() {
+		reusable = false // the deadlines are poisoned
+	}
+	switch {
+	case werr != nil:
+		x.rec.Cause = "" // the client left mid-answer; nothing to tell anyone
+	case rerr != nil:
+		p.upstreamFailed(x, rerr)
+	}
+	if reusable && uc.br.Buffered() == 0 {
+		p.pool.put(uc, x.start)
+	} else {
+		uc.close()
+	}
+	return false
+}
+
+// isStale tells a kept-alive connection the instance had closed (its
+// idle timeout, a restart) from an instance failing the request.
+func isStale(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+}
+
+// isFatalBodyErr: the body writer stopped the exchange itself.
+func isFatalBodyErr(err error) bool {
+	var ce *clientBodyError
+	return errors.Is(err, errBodyTooLarge) || errors.As(err, &ce) || isTimeout(err)
+}
+
+// sendBody streams the request body upstream; it runs beside the reading
+// of the answer, so an instance may answer early, or while the body is
+// still coming (HTTP/2 clients streaming both ways).
+func (x *exchange) sendBody(uc *upConn, pl *plan) {
+	err := x.writeBody(uc, pl)
+	x.mu.Lock()
+	interrupted := x.bodyInterrupted
+	if !interrupted {
+		x.bodyErr = err
+	}
+	switch {
+	case interrupted:
+	case err == nil || !isFatalBodyErr(err):
+		// Sent, or the instance stopped reading (it may have answered):
+		// the wait for the answer's head starts now.
+		if !x.gotHead {
+			_ = uc.conn.SetReadDeadline(time.Now().Add(pl.t.Read))
+			uc.rdSet = true
+		}
+	default:
+		// The request cannot be completed: wake the reader, which takes
+		// this error as the cause.
+		_ = uc.conn.SetDeadline(aLongTimeAgo)
+	}
+	x.mu.Unlock()
+	x.bodyDone <- err
+}
+
+func (x *exchange) writeBody(uc *upConn, pl *plan) error {
+	bufp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bufp)
+	buf := *bufp
+	limit := x.route.MaxBodyBytes
+	var total int64
+	var hex [20]byte
+	for {
+		n, rerr := x.r.Body.Read(buf)
+		if n > 0 {
+			total += int64(n)
+			x.bytesIn = total
+			if limit > 0 && total > limit {
+				return errBodyTooLarge
+			}
+			if pl.body == bodyChunked {
+				uc.bw.Write(strconv.AppendInt(hex[:0], int64(n), 16))
+				uc.bw.WriteString("\r\n")
+			}
+			uc.bw.Write(buf[:n])
+			if pl.body == bodyChunked {
+				uc.bw.WriteString("\r\n")
+			}
+			_ = uc.conn.SetWriteDeadline(time.Now().Add(pl.t.Send))
+			if err := uc.bw.Flush(); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return &clientBodyError{rerr}
+		}
+	}
+	if pl.body == bodyChunked {
+		uc.bw.WriteString("0\r\n\r\n")
+	}
+	_ = uc.conn.SetWriteDeadline(time.Now().Add(pl.t.Send))
+	err := uc.bw.Flush()
+	_ = uc.conn.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// finishBody waits for the body writer, interrupting it if it is still at
+// work (the answer is over, or failed), and returns the error that ended
+// the body when it ended the exchange itself.
+func (x *exchange) finishBody(uc *upConn) error {
+	var err error
+	select {
+	case err = <-x.bodyDone:
+	default:
+		x.mu.Lock()
+		x.bodyInterrupted = true
+		err = x.bodyErr
+		x.mu.Unlock()
+		_ = uc.conn.SetDeadline(aLongTimeAgo)
+		// The writer may be waiting for the client's next bytes.
+		_ = http.NewResponseController(x.w).SetReadDeadline(aLongTimeAgo)
+		<-x.bodyDone
+		if err == nil {
+			err = errBodyUnfinished
+		}
+	}
+	return err
+}
+
+var errBodyUnfinished = errors.New("the answer ended before the request body")
+
+// pump copies n bytes (n < 0: until EOF) of an answer's body from br to
+// the client. It flushes before waiting for the instance, so a streamed
+// answer reaches the client as it comes.
+func (x *exchange) pump(br *bufio.Reader, n int64) (rerr, werr error) {
+	w := x.w
+	var bufp *[]byte
+	defer func() {
+		if bufp != nil {
+			copyBufPool.Put(bufp)
+		}
+	}()
+	for n != 0 {
+		if b := br.Buffered(); b > 0 {
+			if n >= 0 && int64(b) > n {
+				b = int(n)
+			}
+			chunk, _ := br.Peek(b)
+			m, err := w.Write(chunk)
+			x.rec.BytesOut += int64(m)
+			br.Discard(b)
+			if err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				n -= int64(b)
+			}
+			continue
+		}
+		if f, ok := w.(http.Flusher); ok && x.rec.BytesOut > 0 {
+			f.Flush()
+		}
+		if bufp == nil {
+			bufp = copyBufPool.Get().(*[]byte)
+		}
+		buf := *bufp
+		if n >= 0 && n < int64(len(buf)) {
+			buf = buf[:n]
+		}
+		// An empty bufio.Reader reads a large buffer straight from the
+		// connection.
+		m, err := br.Read(buf)
+		if m > 0 {
+			wm, werr := w.Write(buf[:m])
+			x.rec.BytesOut += int64(wm)
+			if werr != nil {
+				return nil, werr
+			}
+			if n > 0 {
+				n -= int64(m)
+			}
+		}
+		if err == io.EOF && n < 0 {
+			return nil, nil
+		}
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF, nil
+		}
+		if err != nil {
+			return err, nil
+		}
+	}
+	return nil, nil
+}
+
+// copyChunked decodes a chunked body to the client; its trailer fields go
+// to the client as trailers.
+func (x *exchange) copyChunked(br *bufio.Reader, h http.Header) (rerr, werr error) {
+	total := 0
+	for {
+		line, err := readLine(br, &total)
+		if err != nil {
+			return eofUnexpected(err), nil
+		}
+		if i := bytes.IndexByte(line, ';'); i >= 0 {
+			line = line[:i] // chunk extensions mean nothing to us
+		}
+		size, ok := parseHex(bytes.TrimRight(line, " \t"))
+		if !ok {
+			return &badResponseError{"bad chunk size"}, nil
+		}
+		if size == 0 {
+			break
+		}
+		if rerr, werr := x.pump(br, size); rerr != nil || werr != nil {
+			return eofUnexpected(rerr), werr
+		}
+		line, err = readLine(br, &total)
+		if err != nil {
+			return eofUnexpected(err), nil
+		}
+		if len(line) != 0 {
+			return &badResponseError{"chunk not followed by CRLF"}, nil
+		}
+	}
+	for {
+		line, err := readLine(br, &total)
+		if err != nil {
+			return eofUnexpected(err), nil
+		}
+		if len(line) == 0 {
+			return nil, nil
+		}
+		i := bytes.IndexByte(line, ':')
+		if i <= 0 {
+			return &badResponseError{"bad trailer line"}, nil
+		}
+		key, ok := canonicalKey(line[:i])
+		if !ok {
+			return &badResponseError{"bad trailer name"}, nil
+		}
+		k := http.TrailerPrefix + key
+		h[k] = append(h[k], string(trimOWS(line[i+1:])))
+	}
+}
+
+func eofUnexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func parseHex(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			n = n<<4 | int64(c-'0')
+		case 'a' <= c && c <= 'f':
+			n = n<<4 | int64(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			n = n<<4 | int64(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// writeHead writes the request line and header fields: the client's
+// end-to-end fields as they came, the gateway's own, and the framing of
+// the body as the gateway sends it.
+func writeHead(bw *bufio.Writer, r *http.Request, pl *plan, reqID string) {
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(pl.uri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(r.Host)
+	bw.WriteString("\r\n")
+	conn := r.Header["Connection"]
+	for k, vv := range r.Header {
+		if skipRequestHeader(k) || len(conn) > 0 && headerHasToken(conn, k) {
+			continue
+		}
+		for _, v := range vv {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	bw.WriteString("X-Forwarded-For: ")
+	for _, v := range r.Header["X-Forwarded-For"] {
+		bw.WriteString(v)
+		bw.WriteString(", ")
+	}
+	bw.WriteString(clientIP(r.RemoteAddr))
+	bw.WriteString("\r\nX-Forwarded-Host: ")
+	bw.WriteString(r.Host)
+	if r.TLS != nil {
+		bw.WriteString("\r\nX-Forwarded-Proto: https\r\nX-Request-Id: ")
+	} else {
+		bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Request-Id: ")
+	}
+	bw.WriteString(reqID)
+	bw.WriteString("\r\n")
+	if pl.upgrade != "" {
+		bw.WriteString("Connection: Upgrade\r\nUpgrade: ")
+		bw.WriteString(pl.upgrade)
+		bw.WriteString("\r\n")
+	}
+	switch pl.body {
+	case bodyLength:
+		var num [20]byte
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(num[:0], r.ContentLength, 10))
+		bw.WriteString("\r\n")
+	case bodyChunked:
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	default:
+		// Servers may want a length on requests that usually have a body.
+		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
+			bw.WriteString("Content-Length: 0\r\n")
+		}
+	}
+	bw.WriteString("\r\n")
+}
+
+// skipRequestHeader: hop-by-hop fields, and those the gateway writes itself.
+func skipRequestHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host", "Expect",
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id":
+		return true
+	}
+	return false
+}
+
+// headerHasToken reports whether a comma-separated field lists token.
+func headerHasToken(values []string, token string) bool {
+	for _, v := range values {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func clientIP(remote string) string {
+	i := strings.LastIndexByte(remote, ':')
+	if i < 0 {
+		return remote
+	}
+	host := remote[:i]
+	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	return host
+}
+
+func idempotent(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return len(r.Header["Idempotency-Key"]) > 0 || len(r.Header["X-Idempotency-Key"]) > 0
+}
+
+// upstreamURI is the request target sent upstream: the client's, with the
+// route's path prefix replaced when it rewrites.
+func upstreamURI(r *http.Request, route *Route) string {
+	if route.RewritePath == "" {
+		if u := r.RequestURI; u != "" && u[0] == '/' {
+			return u
+		}
+		return r.URL.RequestURI()
+	}
+	prefix := strings.TrimSuffix(route.Path, "/")
+	esc := r.URL.EscapedPath()
+	var rest string
+	if strings.HasPrefix(esc, prefix) {
+		rest = esc[len(prefix):]
+	} else {
+		// The prefix is escaped differently in the request: cut it from the
+		// decoded path and escape the rest again.
+		rest = (&url.URL{Path: strings.TrimPrefix(r.URL.Path, prefix)}).EscapedPath()
+	}
+	path := strings.TrimSuffix(route.RewritePath, "/") + rest
+	if path == "" || path[0] != '/' {
+		path = "/" + path
+	}
+	if r.URL.RawQuery != "" || r.URL.ForceQuery {
+		path += "?" + r.URL.RawQuery
+	}
+	return path
+}
+
+func canHijack(w http.ResponseWriter) bool {
+	for {
+		if _, ok := w.(http.Hijacker); ok {
+			return true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
+}
+
+// respHead is what the gateway needs to know of an answer's head; the
+// header fields themselves go straight into the client's header map.
+type respHead struct {
+	status  int
+	length  int64 // Content-Length, -1 when absent
+	chunked bool
+	te      bool // some Transfer-Encoding frames the body
+	close   bool // the connection ends with this answer
+	upgrade string
+	started bool // some of the answer arrived: the request was taken
+}
+
+func (hd *respHead) bodyMode(head bool) bodyMode {
+	switch {
+	case head || hd.status < 200 || hd.status == http.StatusNoContent || hd.status == http.StatusNotModified:
+		return bodyNone
+	case hd.chunked:
+		return bodyChunked
+	case hd.te || hd.length < 0:
+		return bodyUntilClose
+	case hd.length == 0:
+		return bodyNone
+	}
+	return bodyLength
+}
+
+// readHead parses a status line and header fields into hd and h. Values
+// share one backing array, and common names are interned, so a typical
+// head costs one allocation per value and one for them all.
+func readHead(br *bufio.Reader, h http.Header, hd *respHead) error {
+	*hd = respHead{length: -1}
+	if _, err := br.Peek(1); err != nil {
+		return err
+	}
+	hd.started = true
+	total := 0
+	line, err := readLine(br, &total)
+	if err != nil {
+		return eofUnexpected(err)
+	}
+	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' || len(line) > 12 && line[12] != ' ' {
+		return &badResponseError{"bad status line " + strconv.Quote(string(line[:min(len(line), 40)]))}
+	}
+	switch line[7] {
+	case '0':
+		hd.close = true // HTTP/1.0 keep-alive is not worth the trouble
+	case '1':
+	default:
+		return &badResponseError{"unknown HTTP/1 version"}
+	}
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return &badResponseError{"bad status code"}
+		}
+		hd.status = hd.status*10 + int(c-'0')
+	}
+	if hd.status < 100 {
+		return &badResponseError{"bad status code"}
+	}
+
+	// One backing array for the values: count the lines already here.
+	var vals []string
+	if b, _ := br.Peek(br.Buffered()); len(b) > 0 {
+		vals = make([]string, 0, min(bytes.Count(b, []byte{'\n'}), 64))
+	}
+	var dropped []string // named in Connection
+	for {
+		line, err := readLine(br, &total)
+		if err != nil {
+			return eofUnexpected(err)
+		}
+		if len(line) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return &badResponseError{"folded header line"}
+		}
+		i := bytes.IndexByte(line, ':')
+		if i <= 0 {
+			return &badResponseError{"header line without a colon"}
+		}
+		key, ok := canonicalKey(line[:i])
+		if !ok {
+			return &badResponseError{"bad header name " + strconv.Quote(string(line[:i]))}
+		}
+		vb := trimOWS(line[i+1:])
+		switch key {
+		case "Content-Length":
+			n, ok := parseLength(vb)
+			if !ok || hd.length >= 0 && hd.length != n {
+				return &badResponseError{"bad Content-Length"}
+			}
+			if hd.length >= 0 {
+				continue
+			}
+			hd.length = n
+		case "Transfer-Encoding":
+			hd.te = true
+			v := string(vb)
+			last := v
+			if j := strings.LastIndexByte(v, ','); j >= 0 {
+				last = v[j+1:]
+			}
+			hd.chunked = strings.EqualFold(strings.TrimSpace(last), "chunked")
+			continue
+		case "Connection":
+			for _, t := range strings.Split(string(vb), ",") {
+				t = strings.TrimSpace(t)
+				switch {
+				case strings.EqualFold(t, "close"):
+					hd.close = true
+				case t == "" || strings.EqualFold(t, "keep-alive") || strings.EqualFold(t, "upgrade"):
+				default:
+					dropped = append(dropped, http.CanonicalHeaderKey(t))
+				}
+			}
+			continue
+		case "Upgrade":
+			hd.upgrade = string(vb)
+			continue
+		case "Keep-Alive", "Proxy-Connection", "Te", "Proxy-Authenticate":
+			continue
+		}
+		v := string(vb)
+		if old, ok := h[key]; ok {
+			h[key] = append(old, v)
+		} else if len(vals) < cap(vals) {
+			vals = append(vals, v)
+			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+		} else {
+			h[key] = []string{v}
+		}
+	}
+	if hd.te {
+		// Transfer-Encoding overrides Content-Length (and a body framed
+		// by an unknown coding ends with the connection).
+		delete(h, "Content-Length")
+		hd.length = -1
+		if !hd.chunked {
+			hd.close = true
+		}
+	}
+	for _, k := range dropped {
+		delete(h, k)
+	}
+	return nil
+}
+
+// readLine returns the next line without its CRLF, valid until the next
+// read from br. Lines longer than the buffer are put together in a copy.
+func readLine(br *bufio.Reader, total *int) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		long := append([]byte(nil), line...)
+		for err == bufio.ErrBufferFull {
+			line, err = br.ReadSlice('\n')
+			long = append(long, line...)
+			if len(long) > maxHeadBytes {
+				return nil, &badResponseError{"header too long"}
+			}
+		}
+		line = long
+	}
+	if err != nil {
+		return nil, err
+	}
+	if *total += len(line); *total > maxHeadBytes {
+		return nil, &badResponseError{"header too long"}
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func parseLength(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// commonKeys interns the header names most answers carry.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"Accept-Ranges", "Access-Control-Allow-Credentials", "Access-Control-Allow-Headers",
+		"Access-Control-Allow-Methods", "Access-Control-Allow-Origin", "Access-Control-Expose-Headers",
+		"Access-Control-Max-Age", "Age", "Alt-Svc", "Cache-Control", "Connection", "Content-Disposition",
+		"Content-Encoding", "Content-Language", "Content-Length", "Content-Location", "Content-Range",
+		"Content-Security-Policy", "Content-Type", "Date", "Etag", "Expires", "Keep-Alive", "Last-Modified",
+		"Link", "Location", "Permissions-Policy", "Pragma", "Proxy-Authenticate", "Proxy-Connection",
+		"Referrer-Policy", "Retry-After", "Sec-Websocket-Accept", "Sec-Websocket-Extensions",
+		"Sec-Websocket-Protocol", "Server", "Set-Cookie", "Strict-Transport-Security", "Te", "Trailer",
+		"Transfer-Encoding", "Upgrade", "Vary", "Via", "Www-Authenticate", "X-Content-Type-Options",
+		"X-Frame-Options", "X-Powered-By", "X-Request-Id", "X-Xss-Protection",
+	} {
+		m[k] = k
+	}
+	return m
+}()
+
+// canonicalKey is textproto's canonical form of a header name, without
+// allocating for names already canonical and common; ok is false for
+// names that are not HTTP tokens.
+func canonicalKey(k []byte) (string, bool) {
+	canonical, upper := true, true
+	for _, c := range k {
+		if !isTokenChar(c) {
+			return "", false
+		}
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			canonical = false
+		}
+		upper = c == '-'
+	}
+	if canonical {
+		if s, ok := commonKeys[string(k)]; ok {
+			return s, true
+		}
+		return string(k), true
+	}
+	var small [64]byte
+	b := append(small[:0], k...)
+	upper = true
+	for i, c := range b {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			b[i] = c - ('a' - 'A')
+		case !upper && 'A' <= c && c <= 'Z':
+			b[i] = c + ('a' - 'A')
+		}
+		upper = c == '-'
+	}
+	if s, ok := commonKeys[string(b)]; ok {
+		return s, true
+	}
+	return string(b), true
+}
+
+func isTokenChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// tunnel hands the client's connection over to the instance after a 101:
+// bytes go both ways until either side closes.
+func (p *Proxy) tunnel(x *exchange, uc *upConn, hd *respHead) {
+	cconn, cbuf, err := http.NewResponseController(x.w).Hijack()
+	if err != nil {
+		uc.close()
+		p.upstreamFailed(x, &badResponseError{"cannot take over the client's connection: " + err.Error()})
+		return
+	}
+	x.wroteHeader = true
+	x.rec.Status = http.StatusSwitchingProtocols
+	// The server's deadlines were for one request, not for a session.
+	_ = cconn.SetDeadline(time.Time{})
+	_ = uc.conn.SetDeadline(time.Time{})
+
+	h := x.w.Header()
+	h["X-Request-Id"] = []string{x.rec.RequestID}
+	cbuf.Writer.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	_ = h.Write(cbuf.Writer)
+	cbuf.Writer.WriteString("Connection: Upgrade\r\nUpgrade: ")
+	cbuf.Writer.WriteString(hd.upgrade)
+	cbuf.Writer.WriteString("\r\n\r\n")
+	if err := cbuf.Writer.Flush(); err != nil {
+		cconn.Close()
+		uc.close()
+		return
+	}
+	in := make(chan int64, 1)
+	go func() {
+		n := copyTunnel(uc.conn, cbuf.Reader, cconn)
+		// Either side closing ends the session for both.
+		cconn.Close()
+		uc.conn.Close()
+		in <- n
+	}()
+	out := copyTunnel(cconn, uc.br, uc.conn)
+	cconn.Close()
+	uc.conn.Close()
+	x.bytesIn += <-in
+	x.rec.BytesOut += out
+	uc.close()
+}
+
+// copyTunnel copies what src has buffered, then srcConn, to dst.
+func copyTunnel(dst net.Conn, src *bufio.Reader, srcConn net.Conn) int64 {
+	var n int64
+	if b := src.Buffered(); b > 0 {
+		p, _ := src.Peek(b)
+		m, err := dst.Write(p)
+		n += int64(m)
+		if err != nil {
+			return n
+		}
+		src.Discard(b)
+	}
+	_, dtcp := dst.(*net.TCPConn)
+	_, stcp := srcConn.(*net.TCPConn)
+	if dtcp && stcp {
+		m, _ := io.Copy(dst, srcConn) // splice(2): no copy through user space
+		return n + m
+	}
+	bufp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bufp)
+	m, _ := io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{srcConn}, *bufp)
+	return n + m
+}

@@ -1,0 +1,187 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is where the gateway listens and what it reports to.
+type Config struct {
+	HTTPAddr  string // plain HTTP (and h2c); "" disables it
+	HTTPSAddr string // TLS with SNI (h2 and HTTP/1.1); "" disables it
+	// TCPHost is the address TCP rules listen on; "" is every interface.
+	TCPHost string
+	// AccessLog receives one JSON line a request; nil disables it. Close
+	// closes it when it is an io.Closer.
+	AccessLog io.Writer
+	// Challenge answers ACME HTTP-01 requests on the plain listener.
+	Challenge http.Handler
+}
+
+// State is everything the gateway publishes; Apply replaces it whole.
+type State struct {
+	HTTP  []Route
+	TCP   []TCPRoute
+	Certs []*tls.Certificate
+}
+
+// Gateway publishes component ports: HTTP and HTTPS routed by domain, and
+// TCP ports. It owns its listeners; the routing state comes from Apply.
+type Gateway struct {
+	cfg     Config
+	proxy   *Proxy
+	certs   *certStore
+	tcp     *tcpListeners
+	metrics *metrics
+	access  *accessLog
+	errors  *recentErrors
+
+	servers         []*http.Server
+	closeOnce       sync.Once
+	httpLn, httpsLn net.Listener
+}
+
+// New prepares a gateway; Start opens its listeners.
+func New(cfg Config) (*Gateway, error) {
+	certs, err := newCertStore()
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, proxy: NewProxy(60 * time.Second), certs: certs, metrics: newMetrics(), errors: newRecentErrors(50)}
+	g.tcp = &tcpListeners{host: cfg.TCPHost, observer: g.Observe, byPort: map[int]*tcpListener{}}
+	if cfg.AccessLog != nil {
+		g.access = newAccessLog(cfg.AccessLog)
+	}
+	g.proxy.SetObserver(g)
+	return g, nil
+}
+
+// Start binds the HTTP and HTTPS listeners; an address in use fails here,
+// so the server's start-up can say so.
+func (g *Gateway) Start() error {
+	if g.cfg.HTTPAddr != "" {
+		var protos http.Protocols
+		protos.SetHTTP1(true)
+		protos.SetUnencryptedHTTP2(true)
+		srv := &http.Server{Handler: http.HandlerFunc(g.serveHTTP), Protocols: &protos,
+			ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute, ErrorLog: quietLog()}
+		if err := g.listen(srv, g.cfg.HTTPAddr, nil, &g.httpLn); err != nil {
+			return fmt.Errorf("gateway http %s: %w", g.cfg.HTTPAddr, err)
+		}
+	}
+	if g.cfg.HTTPSAddr != "" {
+		tlsCfg := &tls.Config{GetCertificate: g.certs.get, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
+		srv := &http.Server{Handler: g.proxy, TLSConfig: tlsCfg,
+			ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute, ErrorLog: quietLog()}
+		if err := g.listen(srv, g.cfg.HTTPSAddr, tlsCfg, &g.httpsLn); err != nil {
+			g.Close()
+			return fmt.Errorf("gateway https %s: %w", g.cfg.HTTPSAddr, err)
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) listen(srv *http.Server, addr string, tlsCfg *tls.Config, keep *net.Listener) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	g.servers = append(g.servers, srv)
+	*keep = ln
+	go func() {
+		var err error
+		if tlsCfg != nil {
+			err = srv.Serve(tls.NewListener(ln, tlsCfg))
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Error("gateway listener stopped", "addr", addr, "err", err)
+		}
+	}()
+	return nil
+}
+
+func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.cfg.Challenge != nil && strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+		g.cfg.Challenge.ServeHTTP(w, r)
+		return
+	}
+	g.proxy.ServeHTTP(w, r)
+}
+
+// HTTPAddr and HTTPSAddr are the bound addresses ("" when disabled).
+func (g *Gateway) HTTPAddr() string  { return addrOf(g.httpLn) }
+func (g *Gateway) HTTPSAddr() string { return addrOf(g.httpsLn) }
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+// Apply replaces the routing state. Requests and connections in flight
+// keep the routes they started with. It returns the TCP ports it could not
+// listen on.
+func (g *Gateway) Apply(s State) map[int]error {
+	g.certs.set(s.Certs)
+	g.proxy.SetRoutes(s.HTTP)
+	return g.tcp.set(s.TCP)
+}
+
+// HasCertificate reports whether an uploaded or issued certificate covers
+// domain (else HTTPS answers with a self-signed one).
+func (g *Gateway) HasCertificate(domain string) bool { return g.certs.has(domain) }
+
+// TCPAddresses maps each open gateway port to its listening address.
+func (g *Gateway) TCPAddresses() map[int]string { return g.tcp.addresses() }
+
+// RecentErrors returns the last requests the gateway answered itself for a
+// component (team/alias), newest first.
+func (g *Gateway) RecentErrors(component string) []GatewayError { return g.errors.list(component) }
+
+// Collectors are the gateway's Prometheus metrics.
+func (g *Gateway) Collectors() []prometheus.Collector { return g.metrics.Collectors() }
+
+// Observe takes every finished request and connection.
+func (g *Gateway) Observe(rec *AccessRecord) {
+	g.metrics.observe(rec)
+	g.errors.observe(rec)
+	if g.access != nil {
+		g.access.observe(rec)
+	}
+}
+
+// Close stops listening, lets requests in flight finish for a few seconds,
+// then cuts what is left.
+func (g *Gateway) Close() { g.closeOnce.Do(g.close) }
+
+func (g *Gateway) close() {
+	g.proxy.Close()
+	g.tcp.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range g.servers {
+		if err := s.Shutdown(ctx); err != nil {
+			s.Close()
+		}
+	}
+	if g.access != nil {
+		g.access.close()
+		if c, ok := g.cfg.AccessLog.(io.Closer); ok {
+			c.Close()
+		}
+	}
+}
