@@ -30,7 +30,7 @@ fi
 # automatic certificates; both from the Go module proxy, pinned.
 export GOBIN=/usr/local/bin
 command -v buildkitd >/dev/null || { step "Building buildkitd (about 2 minutes)"; go install github.com/moby/buildkit/cmd/buildkitd@v0.18.2 github.com/moby/buildkit/cmd/buildctl@v0.18.2; }
-command -v pebble >/dev/null || { step "Building pebble"; go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.7.0; }
+command -v pebble >/dev/null || { step "Building pebble"; go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1; }
 unset GOBIN
 
 PGDIR="$(mktemp -d /tmp/berth-test-pg.XXXXXX)"

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-platform/berth/internal/events"
 	"github.com/berth-platform/berth/internal/runtime"
 	"github.com/berth-platform/berth/internal/store"
+	"github.com/berth-platform/berth/internal/worker"
 )
 
 // Waker is told when a task is queued (the worker's runner).
@@ -36,6 +37,11 @@ type Config struct {
 	Mount map[string]http.Handler
 	// Gateway says where published ports are reached; nil when it is off.
 	Gateway *GatewayInfo
+	// ThirdParty watches thirdparty components' endpoints; nil when no
+	// runtime runs.
+	ThirdParty *worker.ThirdParty
+	// Addresses gives inner addresses with dependencies' connection info.
+	Addresses worker.AddressSource
 	// Collectors are extra Prometheus metrics served on /metrics.
 	Collectors []prometheus.Collector
 }

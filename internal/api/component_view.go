@@ -195,32 +195,38 @@ const secretMask = "******"
 // componentView is a component as the API answers it. "instances" is the
 // list of running instances; the desired count is "replicas".
 type componentView struct {
-	ID            string                `json:"id"`
-	Team          string                `json:"team"`
-	App           string                `json:"app"`
-	Alias         string                `json:"alias"`
-	Kind          model.Kind            `json:"kind"`
-	Image         string                `json:"image,omitempty"`
-	Source        *model.Source         `json:"source,omitempty"`
-	Endpoints     []string              `json:"endpoints,omitempty"`
-	Replicas      int                   `json:"replicas"`
-	Instances     []model.Instance      `json:"instances"`
-	Memory        string                `json:"memory"`
-	CPU           string                `json:"cpu"`
-	Cmd           []string              `json:"cmd"`
-	Args          []string              `json:"args"`
-	Ports         []portView            `json:"ports"`
-	Envs          []model.Env           `json:"envs"`
-	Volumes       []volumeIO            `json:"volumes"`
-	Readiness     *model.Probe          `json:"readiness"`
-	Liveness      *model.Probe          `json:"liveness"`
-	Status        model.ComponentStatus `json:"status"`
-	StatusLabel   string                `json:"status_label"`
-	StatusMessage string                `json:"status_message,omitempty"`
-	DeployVersion int64                 `json:"deploy_version"`
-	Dependencies  []string              `json:"dependencies"`
-	CreatedAt     time.Time             `json:"created_at"`
-	UpdatedAt     time.Time             `json:"updated_at"`
+	ID        string        `json:"id"`
+	Team      string        `json:"team"`
+	App       string        `json:"app"`
+	Alias     string        `json:"alias"`
+	Kind      model.Kind    `json:"kind"`
+	Image     string        `json:"image,omitempty"`
+	Source    *model.Source `json:"source,omitempty"`
+	Endpoints []string      `json:"endpoints,omitempty"`
+	// Registered endpoints and the key a thirdparty service registers
+	// them with (PUT .../endpoints).
+	RegisteredEndpoints []string              `json:"registered_endpoints,omitempty"`
+	EndpointKey         string                `json:"endpoint_key,omitempty"`
+	Replicas            int                   `json:"replicas"`
+	Instances           []model.Instance      `json:"instances"`
+	Memory              string                `json:"memory"`
+	CPU                 string                `json:"cpu"`
+	Cmd                 []string              `json:"cmd"`
+	Args                []string              `json:"args"`
+	Ports               []portView            `json:"ports"`
+	Envs                []model.Env           `json:"envs"`
+	Volumes             []volumeIO            `json:"volumes"`
+	Readiness           *model.Probe          `json:"readiness"`
+	Liveness            *model.Probe          `json:"liveness"`
+	Status              model.ComponentStatus `json:"status"`
+	StatusLabel         string                `json:"status_label"`
+	StatusMessage       string                `json:"status_message,omitempty"`
+	// RestartPending says why the instances are out of date.
+	RestartPending string    `json:"restart_pending,omitempty"`
+	DeployVersion  int64     `json:"deploy_version"`
+	Dependencies   []string  `json:"dependencies"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 func redactEnvs(envs []model.Env) []model.Env {
@@ -257,6 +263,7 @@ func viewComponent(c *model.Component, deps []string, instances []model.Instance
 		Cmd: nonNil(c.Cmd), Args: nonNil(c.Args), Ports: []portView{}, Envs: redactEnvs(c.Envs),
 		Readiness: c.Readiness, Liveness: c.Liveness, Status: c.Status, StatusLabel: c.Status.Label(),
 		StatusMessage: c.StatusMessage, DeployVersion: c.DeployVersion, Dependencies: nonNil(deps),
+		RegisteredEndpoints: c.RegisteredEndpoints, EndpointKey: c.EndpointKey, RestartPending: c.RestartPending,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 	for _, p := range c.Ports {

@@ -110,6 +110,9 @@ func (a *API) createComponent(w http.ResponseWriter, r *http.Request) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if c.Kind == model.KindThirdParty {
+		c.EndpointKey = newEndpointKey()
+	}
 	if err := a.publishTCP(r.Context(), c, true); err != nil {
 		return err
 	}
@@ -252,7 +255,7 @@ func (a *API) deleteComponent(w http.ResponseWriter, r *http.Request) error {
 // innerAddresses are the stable service addresses of c's inner ports, once
 // it runs.
 func (a *API) innerAddresses(ctx context.Context, c *model.Component) map[int]string {
-	if a.cfg.Runtime == nil || c.Desired == model.DesiredUndeployed || c.Kind == model.KindThirdParty {
+	if a.cfg.Runtime == nil || c.Desired == model.DesiredUndeployed {
 		return nil
 	}
 	out := map[int]string{}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/berth-platform/berth/internal/model"
+	"github.com/berth-platform/berth/internal/worker"
 )
 
 func (a *API) listEnvs(w http.ResponseWriter, r *http.Request) error {
@@ -11,7 +12,23 @@ func (a *API) listEnvs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, items(redactEnvs(c.Envs)))
+	if r.URL.Query().Get("effective") == "" || r.URL.Query().Get("effective") == "0" {
+		writeJSON(w, http.StatusOK, items(redactEnvs(c.Envs)))
+		return nil
+	}
+	// What the next start of the container will see: its own variables
+	// over its dependencies' connection info, references expanded.
+	injected, err := worker.ConnectionEnv(r.Context(), a.store, a.cfg.Addresses, c)
+	if err != nil {
+		return err
+	}
+	vars := worker.EffectiveEnv(c, injected)
+	for i := range vars {
+		if vars[i].Secret {
+			vars[i].Value = secretMask
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": vars, "restart_pending": c.RestartPending})
 	return nil
 }
 

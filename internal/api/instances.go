@@ -23,6 +23,12 @@ func (a *API) instancesOf(ctx context.Context, c *model.Component) ([]model.Inst
 	if a.cfg.Runtime == nil || c.Desired == model.DesiredUndeployed {
 		return nil, nil
 	}
+	if c.Kind == model.KindThirdParty {
+		if a.cfg.ThirdParty == nil {
+			return nil, nil
+		}
+		return a.cfg.ThirdParty.Instances(c), nil
+	}
 	return a.cfg.Runtime.Instances(ctx, c.ID)
 }
 

@@ -40,6 +40,9 @@ func (a *API) registerRoutes() {
 	a.handle("GET /api/v1/teams/{team}/apps/{app}", a.getApp)
 	a.handle("PATCH /api/v1/teams/{team}/apps/{app}", a.updateApp)
 	a.handle("DELETE /api/v1/teams/{team}/apps/{app}", a.deleteApp)
+	a.handle("GET /api/v1/teams/{team}/apps/{app}/topology", a.topology)
+	a.handle("POST /api/v1/teams/{team}/apps/{app}/start", a.appAction("start"))
+	a.handle("POST /api/v1/teams/{team}/apps/{app}/stop", a.appAction("stop"))
 
 	const c = "/api/v1/teams/{team}/apps/{app}/components"
 	a.handle("GET "+c, a.listComponents)
@@ -53,6 +56,8 @@ func (a *API) registerRoutes() {
 	a.handle("PATCH "+c+"/{component}/ports/{port}", a.updatePort)
 	a.handle("DELETE "+c+"/{component}/ports/{port}", a.deletePort)
 	a.handle("GET "+c+"/{component}/gateway-errors", a.gatewayErrors)
+	a.handle("GET "+c+"/{component}/endpoints", a.listEndpoints)
+	a.handlePublic("PUT "+c+"/{component}/endpoints", a.registerEndpoints)
 
 	a.handle("GET "+c+"/{component}/envs", a.listEnvs)
 	a.handle("POST "+c+"/{component}/envs", a.createEnv)

@@ -25,8 +25,9 @@ type Config struct {
 	// AccessLog receives one JSON line a request; nil disables it. Close
 	// closes it when it is an io.Closer.
 	AccessLog io.Writer
-	// Challenge answers ACME HTTP-01 requests on the plain listener.
-	Challenge http.Handler
+	// Challenge answers ACME HTTP-01 requests on the plain listener (before
+	// routing and any HTTPS redirect); false lets the request through.
+	Challenge func(w http.ResponseWriter, r *http.Request) bool
 }
 
 // State is everything the gateway publishes; Apply replaces it whole.
@@ -114,8 +115,7 @@ func (g *Gateway) listen(srv *http.Server, addr string, tlsCfg *tls.Config, keep
 }
 
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if g.cfg.Challenge != nil && strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
-		g.cfg.Challenge.ServeHTTP(w, r)
+	if g.cfg.Challenge != nil && strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") && g.cfg.Challenge(w, r) {
 		return
 	}
 	g.proxy.ServeHTTP(w, r)

@@ -26,31 +26,31 @@ const (
 // Component is one deployable unit of an app. Its alias is a DNS label,
 // unique within the team, so dependencies may cross apps of one team.
 type Component struct {
-	ID        string       `json:"id"`
-	Team      string       `json:"team"`
-	App       string       `json:"app"`
-	Alias     string       `json:"alias"`
-	Kind      Kind         `json:"kind"`
-	Image     string       `json:"image,omitempty"`
-	Source    *Source      `json:"source,omitempty"`
-	Endpoints []string     `json:"endpoints,omitempty"` // thirdparty: static host:port list
+	ID        string   `json:"id"`
+	Team      string   `json:"team"`
+	App       string   `json:"app"`
+	Alias     string   `json:"alias"`
+	Kind      Kind     `json:"kind"`
+	Image     string   `json:"image,omitempty"`
+	Source    *Source  `json:"source,omitempty"`
+	Endpoints []string `json:"endpoints,omitempty"` // thirdparty: static host:port list
 	// RegisteredEndpoints are a thirdparty component's addresses as the
 	// service itself registered them (PUT .../endpoints with EndpointKey).
 	RegisteredEndpoints []string `json:"registered_endpoints,omitempty"`
 	// EndpointKey authenticates endpoint registration: per component, not
 	// a team token, so a service can hold it.
-	EndpointKey string `json:"-"`
-	Instances int          `json:"instances"`
-	Memory    int64        `json:"memory"` // bytes; 0 means no limit
-	CPU       int64        `json:"cpu"`    // millicores; 0 means no limit
-	Cmd       []string     `json:"cmd,omitempty"`
-	Args      []string     `json:"args,omitempty"`
-	Ports     []Port       `json:"ports,omitempty"`
-	Envs      []Env        `json:"envs,omitempty"`
-	Volumes   []Volume     `json:"volumes,omitempty"`
-	Readiness *Probe       `json:"readiness,omitempty"`
-	Liveness  *Probe       `json:"liveness,omitempty"`
-	Desired   DesiredState `json:"desired"`
+	EndpointKey string       `json:"-"`
+	Instances   int          `json:"instances"`
+	Memory      int64        `json:"memory"` // bytes; 0 means no limit
+	CPU         int64        `json:"cpu"`    // millicores; 0 means no limit
+	Cmd         []string     `json:"cmd,omitempty"`
+	Args        []string     `json:"args,omitempty"`
+	Ports       []Port       `json:"ports,omitempty"`
+	Envs        []Env        `json:"envs,omitempty"`
+	Volumes     []Volume     `json:"volumes,omitempty"`
+	Readiness   *Probe       `json:"readiness,omitempty"`
+	Liveness    *Probe       `json:"liveness,omitempty"`
+	Desired     DesiredState `json:"desired"`
 	// DeployVersion is the version number the runtime should run; 0 before
 	// the first deploy.
 	DeployVersion int64 `json:"deploy_version"`

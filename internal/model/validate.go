@@ -166,6 +166,11 @@ func (c *Component) Normalize() {
 	}
 	if c.Status == "" {
 		c.Status = StatusUndeploy
+		if c.Kind == KindThirdParty {
+			// Nothing to deploy: it is closed until started (the seed's
+			// third step).
+			c.Status = StatusClosed
+		}
 	}
 	// The first port takes the component's env prefix, later ones add
 	// their number, so that dependents get distinct <ALIAS>_HOST/_PORT.
@@ -233,7 +238,7 @@ func (c *Component) Validate() error {
 		}
 	case KindThirdParty:
 		for i, ep := range c.Endpoints {
-			if err := validateEndpoint(fmt.Sprintf("endpoints[%d]", i), ep); err != nil {
+			if err := ValidateEndpoint(fmt.Sprintf("endpoints[%d]", i), ep); err != nil {
 				return err
 			}
 		}
@@ -297,7 +302,8 @@ func (c *Component) Validate() error {
 	return c.Liveness.Validate("liveness")
 }
 
-func validateEndpoint(field, ep string) error {
+// ValidateEndpoint checks a HOST:PORT address of a thirdparty endpoint.
+func ValidateEndpoint(field, ep string) error {
 	host, port, err := net.SplitHostPort(ep)
 	if err != nil || host == "" || strings.ContainsAny(host, "/ @") {
 		return invalid(field, "must be HOST:PORT, e.g. 10.0.0.5:3306, db.example.com:5432 or [fd00::5]:5432 (got %q)", ep)

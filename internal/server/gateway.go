@@ -10,20 +10,25 @@ import (
 
 	"github.com/berth-platform/berth/internal/api"
 	"github.com/berth-platform/berth/internal/gateway"
-	"github.com/berth-platform/berth/internal/runtime"
+	"github.com/berth-platform/berth/internal/gateway/acme"
 	"github.com/berth-platform/berth/internal/store"
 	"github.com/berth-platform/berth/internal/worker"
 )
 
 // startGateway opens the gateway's listeners and publishes what the store
 // holds before the API takes requests.
-func startGateway(ctx context.Context, cfg Config, dir *dataDir, st store.Store, driver runtime.Driver) (*gateway.Gateway, *worker.GatewaySync, *api.GatewayInfo, error) {
+func startGateway(ctx context.Context, cfg Config, dir *dataDir, st store.Store, endpoints worker.EndpointSource) (*gateway.Gateway, *worker.GatewaySync, *api.GatewayInfo, error) {
 	accessLog, err := os.OpenFile(dir.file("logs", "gateway-access.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	issuer, err := newIssuer(cfg, dir)
+	if err != nil {
+		accessLog.Close()
+		return nil, nil, nil, err
+	}
 	gw, err := gateway.New(gateway.Config{HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr,
-		TCPHost: hostOf(cfg.HTTPAddr), AccessLog: accessLog})
+		TCPHost: hostOf(cfg.HTTPAddr), AccessLog: accessLog, Challenge: issuer.ServeChallenge})
 	if err != nil {
 		accessLog.Close()
 		return nil, nil, nil, err
@@ -36,18 +41,35 @@ func startGateway(ctx context.Context, cfg Config, dir *dataDir, st store.Store,
 	if base == "" {
 		base = machineIP() + ".nip.io"
 	}
-	var endpoints worker.EndpointSource
-	if driver != nil {
-		endpoints = driver.Endpoints
-	}
 	sync := worker.NewGatewaySync(st, gw, endpoints, base)
 	if err := sync.Sync(ctx); err != nil {
 		gw.Close()
 		return nil, nil, nil, fmt.Errorf("publish the stored rules: %w", err)
 	}
+	certs := worker.NewACMECertificates(st, issuer, sync.Wake)
+	go certs.Run(ctx)
 	info := &api.GatewayInfo{BaseDomain: base, HTTPPort: portOf(gw.HTTPAddr()), HTTPSPort: portOf(gw.HTTPSAddr()),
-		Host: publicHost(cfg.HTTPAddr), RecentErrors: gw.RecentErrors, Changed: sync.Wake}
+		Host: publicHost(cfg.HTTPAddr), RecentErrors: gw.RecentErrors,
+		Changed: func() { sync.Wake(); certs.Trigger() }}
 	return gw, sync, info, nil
+}
+
+// newIssuer prepares ACME (no network until a rule asks for auto_tls).
+func newIssuer(cfg Config, dir *dataDir) (*acme.Issuer, error) {
+	var roots []byte
+	if cfg.ACMECA != "" {
+		b, err := os.ReadFile(cfg.ACMECA)
+		if err != nil {
+			return nil, fmt.Errorf("--acme-ca: %w", err)
+		}
+		roots = b
+	}
+	iss, err := acme.New(acme.Config{DirectoryURL: cfg.ACMEDirectory, Email: cfg.ACMEEmail,
+		StorageDir: dir.file("acme"), ExtraRootsPEM: roots})
+	if err != nil {
+		return nil, fmt.Errorf("acme: %w", err)
+	}
+	return iss, nil
 }
 
 func describeGateway(gw *gateway.Gateway, info *api.GatewayInfo) string {

@@ -147,11 +147,19 @@ func Run(ctx context.Context, cfg Config) error {
 		defer driver.Close()
 	}
 
+	var reconciler *worker.Reconciler
+	var endpoints worker.EndpointSource
+	if driver != nil {
+		reconciler = worker.NewReconciler(st, driver)
+		defer reconciler.ThirdParty.Close()
+		endpoints = reconciler.Endpoints
+	}
+
 	var gw *gateway.Gateway
 	var gwSync *worker.GatewaySync
 	var gwInfo *api.GatewayInfo
 	err = ph.run("gateway", func() (string, error) {
-		gw, gwSync, gwInfo, err = startGateway(ctx, cfg, dir, st, driver)
+		gw, gwSync, gwInfo, err = startGateway(ctx, cfg, dir, st, endpoints)
 		if err != nil {
 			return "", err
 		}
@@ -165,18 +173,18 @@ func Run(ctx context.Context, cfg Config) error {
 	runner := worker.NewRunner(st, evlog, worker.Options{Owner: ownerName(), Workers: cfg.Workers})
 	tasks := worker.NewComponentTasks(st)
 	tasks.StepDelay = cfg.TaskStepDelay
-	var reconciler *worker.Reconciler
-	if driver != nil {
-		reconciler = worker.NewReconciler(st, driver)
-		tasks.Runtime = reconciler
-	}
+	tasks.Runtime = reconciler
 	tasks.Register(runner)
 
-	handler := api.New(api.Config{
+	apiCfg := api.Config{
 		Store: st, Log: evlog, Tasks: runner, Runtime: driver, TCPPortLow: lo, TCPPortHigh: hi, Health: ph.health,
 		Mount:   map[string]http.Handler{"GET /{$}": web.Handler()},
 		Gateway: gwInfo, Collectors: gw.Collectors(),
-	})
+	}
+	if reconciler != nil {
+		apiCfg.ThirdParty, apiCfg.Addresses = reconciler.ThirdParty, reconciler.Addresses
+	}
+	handler := api.New(apiCfg)
 	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	var ln net.Listener
 	err = ph.run("api", func() (string, error) {

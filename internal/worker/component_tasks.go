@@ -56,6 +56,8 @@ func (ct *ComponentTasks) Register(r *Runner) {
 	r.Handle(TaskRestart, ct.restart)
 	r.Handle(TaskScale, ct.scale)
 	r.Handle(TaskRollback, ct.rollback)
+	r.Handle(TaskAppStart, ct.appStart)
+	r.Handle(TaskAppStop, ct.appStop)
 }
 
 func (ct *ComponentTasks) pause(ctx context.Context) error {
@@ -92,9 +94,12 @@ func (ct *ComponentTasks) mutate(ctx context.Context, id string, fn func(c *mode
 		if err := fn(c); err != nil {
 			return nil, err
 		}
-		if ct.Runtime == nil {
+		switch {
+		case ct.Runtime == nil:
 			c.Status, c.StatusMessage = DesiredStatus(c)
-		} else {
+		case c.Gated && c.Desired == model.DesiredRunning:
+			// Held back: fn wrote the waiting status and its message.
+		default:
 			c.Status, c.StatusMessage = transitionStatus(c)
 		}
 		err = ct.store.UpdateComponent(ctx, c)
@@ -317,21 +322,36 @@ func (ct *ComponentTasks) realize(ctx context.Context, c *model.Component, log *
 	if ct.Runtime == nil {
 		return nil
 	}
+	c, started, err := ct.launch(ctx, c, log, stage)
+	if err != nil || !started {
+		return err
+	}
+	if c.Kind == model.KindThirdParty || c.DeployVersion == 0 {
+		return nil
+	}
+	return ct.Runtime.Wait(ctx, c, func(line string) { log.Printf(stage, "%s", line) })
+}
+
+// launch applies c's desired state. A component to run whose dependencies
+// are not ready is held back instead (status waiting, started by the
+// reconciler once they are): started is false then.
+func (ct *ComponentTasks) launch(ctx context.Context, c *model.Component, log *TaskLog, stage string) (*model.Component, bool, error) {
 	progress := func(line string) { log.Printf(stage, "%s", line) }
 	if c.Desired == model.DesiredRunning && c.Kind != model.KindThirdParty {
 		waits, err := waitingFor(ctx, ct.store, c)
 		if err != nil {
-			return err
+			return c, false, err
 		}
 		if len(waits) > 0 {
-			if _, err := ct.mutate(ctx, c.ID, func(c *model.Component) error {
+			c, err = ct.mutate(ctx, c.ID, func(c *model.Component) error {
 				c.Gated, c.Status, c.StatusMessage = true, model.StatusWaiting, waitingMessage(waits)
 				return nil
-			}); err != nil {
-				return err
+			})
+			if err != nil {
+				return c, false, err
 			}
 			log.Printf(stage, "%s is waiting (等待启动) for its dependencies to be ready: %s. It starts by itself once they are.", c.Alias, strings.Join(waits, ", "))
-			return nil
+			return c, false, nil
 		}
 		// Every operation that replaces instances anyway takes the
 		// dependencies' connection info as it is now; a scale keeps what
@@ -339,14 +359,14 @@ func (ct *ComponentTasks) realize(ctx context.Context, c *model.Component, log *
 		if stage != "scale" || c.Gated {
 			env, err := ConnectionEnv(ctx, ct.store, ct.Runtime.Addresses, c)
 			if err != nil {
-				return err
+				return c, false, err
 			}
 			c, err = ct.mutate(ctx, c.ID, func(c *model.Component) error {
 				c.Gated, c.InjectedEnv, c.RestartPending = false, envList(env), ""
 				return nil
 			})
 			if err != nil {
-				return err
+				return c, false, err
 			}
 			if len(env) > 0 {
 				names := make([]string, len(env))
@@ -358,10 +378,7 @@ func (ct *ComponentTasks) realize(ctx context.Context, c *model.Component, log *
 		}
 	}
 	if err := ct.Runtime.Apply(ctx, c, progress); err != nil {
-		return &Failure{Reason: "ApplyFailed", Err: err}
+		return c, false, &Failure{Reason: "ApplyFailed", Err: err}
 	}
-	if c.Kind == model.KindThirdParty || c.DeployVersion == 0 {
-		return nil
-	}
-	return ct.Runtime.Wait(ctx, c, progress)
+	return c, true, nil
 }

@@ -128,10 +128,11 @@ type componentState struct {
 		Port         int
 		InnerAddress string `json:"inner_address"`
 	}
-	Status        string
-	StatusMessage string `json:"status_message"`
-	Replicas      int
-	Instances     []instanceView
+	Status         string
+	StatusMessage  string `json:"status_message"`
+	RestartPending string `json:"restart_pending"`
+	Replicas       int
+	Instances      []instanceView
 }
 
 func (s *server) component(alias string) componentState {

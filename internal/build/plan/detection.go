@@ -1,0 +1,358 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/berth-platform/berth/internal/model"
+)
+
+// Detection is what Detect learned about a directory.
+type Detection struct {
+	Language Language
+	// Tool builds the code: maven, gradle, jar, war, npm, yarn, pnpm, pip,
+	// poetry, pipenv, go, composer, php, static, bundler, dotnet, docker.
+	Tool string
+	// DecidedBy is the file that decided the language, relative to the
+	// source root (so it includes BuildPath). Empty when the language was
+	// forced and its usual file is absent.
+	DecidedBy string
+	// ForcedBy is "override" or "rainbondfile" when the language was
+	// chosen rather than detected.
+	ForcedBy string
+	// BuildPath is the directory the build happens in, relative to the
+	// source root ("" for the root); it is the build context.
+	BuildPath string
+	// Dir is BuildPath as an absolute path.
+	Dir string
+	// Details are facts found on the way, keyed by the Detail* constants.
+	Details map[string]string
+	// Cmd is the start command the user gave: the rainbondfile's cmd, else
+	// the Procfile's web process. Empty when none was given.
+	Cmd          string
+	ProcfileCmd  string
+	Rainbondfile *Rainbondfile
+}
+
+// Keys of Detection.Details.
+const (
+	DetailDockerfile     = "dockerfile"      // path of the Dockerfile, relative to BuildPath
+	DetailPackaging      = "packaging"       // maven: jar or war
+	DetailMultiModule    = "multi_module"    // maven/gradle: "true" when modules are declared
+	DetailWrapper        = "wrapper"         // mvnw or gradlew when present
+	DetailArtifact       = "artifact"        // jar/war: the file to run, relative to BuildPath
+	DetailLockfile       = "lockfile"        // the dependency lock file used
+	DetailBuildScript    = "script.build"    // node: the build script
+	DetailStartScript    = "script.start"    // node: the start script
+	DetailEntry          = "entry"           // node/python: the file to run when no command is given
+	DetailNodeEngine     = "engines.node"    // node: the wanted Node.js version (informative)
+	DetailPackageManager = "package_manager" // node: package.json packageManager, e.g. pnpm@9.1.0
+	DetailWorkspaces     = "workspaces"      // node: "true" for a workspace (monorepo) root
+	DetailYarnBerry      = "yarn_berry"      // node: "true" for Yarn 2+
+	DetailInstallHooks   = "install_hooks"   // node: "true" when install scripts need the sources
+	DetailRequirements   = "requirements"    // python: requirements file name
+	DetailRequirementSet = "requirement_set" // python: requirements derived from a lock file, one a line
+	DetailPyProject      = "pyproject"       // python: "true" when installed with pip install .
+	DetailLocalRequires  = "local_requires"  // python: "true" when requirements.txt needs other files
+	DetailGunicorn       = "gunicorn"        // python: "true" when gunicorn is a dependency
+	DetailDjango         = "django"          // python: the project's WSGI module, e.g. mysite.wsgi
+	DetailGoModule       = "module"          // go: module path
+	DetailGoVersion      = "go_version"      // go: go directive (informative)
+	DetailGoMain         = "main"            // go: the main package, e.g. ./cmd/api
+	DetailGoVendor       = "vendor"          // go: "true" when vendor/modules.txt exists
+	DetailGoLocalReplace = "local_replace"   // go: "true" when go.mod replaces with a local path
+	DetailComposer       = "composer"        // php: "true" when composer.json exists
+	DetailRack           = "rack"            // ruby: "true" when config.ru exists
+	DetailProject        = "project"         // dotnet: the .csproj, relative to BuildPath
+	DetailAssembly       = "assembly"        // dotnet: the assembly name
+	DetailRestoreAll     = "restore_all"     // dotnet: "true" when restore needs the whole tree
+)
+
+// Detect decides how to build dir. override, when not empty, forces a
+// language (berth's or Rainbond's names, see ParseLanguage). A rainbondfile
+// in dir may move the build into its buildpath and force a language too;
+// the override wins over it.
+func Detect(dir string, override string) (Detection, error) {
+	return detect(dir, "", override, "")
+}
+
+// DetectSource is Detect for a component's source: its Subdir becomes the
+// base directory, its Language the override, and its Dockerfile (a path
+// relative to the build directory) forces a Dockerfile build.
+func DetectSource(root string, src model.Source) (Detection, error) {
+	return detect(root, src.Subdir, src.Language, src.Dockerfile)
+}
+
+func detect(root, subdir, override, dockerfile string) (Detection, error) {
+	rootAbs, err := filepath.Abs(root)
+	if err != nil {
+		return Detection{}, fmt.Errorf("detect: %w", err)
+	}
+	base, err := resolveBuildPath(rootAbs, "", subdir)
+	if err != nil {
+		return Detection{}, err
+	}
+	det := Detection{}
+	for _, name := range rainbondfileNames {
+		p := filepath.Join(rootAbs, filepath.FromSlash(base), name)
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		rf, err := readRainbondfile(p)
+		if err != nil {
+			return Detection{}, &ManifestError{File: path.Join(base, name), Err: err}
+		}
+		det.Rainbondfile = rf
+		break
+	}
+	buildPath := base
+	if det.Rainbondfile != nil && det.Rainbondfile.BuildPath != "" {
+		if buildPath, err = resolveBuildPath(rootAbs, base, det.Rainbondfile.BuildPath); err != nil {
+			return Detection{}, err
+		}
+	}
+	det.BuildPath = buildPath
+	det.Dir = filepath.Join(rootAbs, filepath.FromSlash(buildPath))
+
+	// The Procfile belongs with the code; Rainbond also reads one at the
+	// top when the build path is a subdirectory.
+	for _, p := range []string{det.Dir, filepath.Join(rootAbs, filepath.FromSlash(base))} {
+		if cmd, err := readProcfile(filepath.Join(p, "Procfile")); err == nil && cmd != "" {
+			det.ProcfileCmd = cmd
+			break
+		}
+	}
+	det.Cmd = det.ProcfileCmd
+	if det.Rainbondfile != nil && det.Rainbondfile.Cmd != "" {
+		det.Cmd = det.Rainbondfile.Cmd
+	}
+
+	forced, forcedBy := override, "override"
+	if forced == "" && det.Rainbondfile != nil && det.Rainbondfile.Language != "" {
+		forced, forcedBy = det.Rainbondfile.Language, "rainbondfile"
+	}
+	d, err := readDir(det.Dir)
+	if err != nil {
+		return Detection{}, err
+	}
+	var found Detection
+	switch {
+	case dockerfile != "":
+		if found, err = userDockerfile(d, dockerfile); err != nil {
+			return Detection{}, err
+		}
+		det.ForcedBy = "override"
+	case forced != "":
+		lang, ok := ParseLanguage(forced)
+		if !ok {
+			return Detection{}, &UnknownLanguageError{Name: forced, Source: forcedBy}
+		}
+		if found, err = detectForced(d, lang); err != nil {
+			var mm *MarkerMissingError
+			if errors.As(err, &mm) {
+				mm.ForcedBy = forcedBy
+			}
+			return Detection{}, err
+		}
+		det.ForcedBy = forcedBy
+	default:
+		ok := false
+		if found, ok, err = detectAuto(d); err != nil {
+			return Detection{}, err
+		}
+		if !ok {
+			return Detection{}, &NothingDetectedError{Dir: buildPath, Found: d.sample(10)}
+		}
+	}
+	det.Language, det.Tool, det.Details = found.Language, found.Tool, found.Details
+	if found.DecidedBy != "" {
+		det.DecidedBy = path.Join(buildPath, found.DecidedBy)
+	}
+	if det.Details == nil {
+		det.Details = map[string]string{}
+	}
+	slog.Debug("language detected", "language", det.Language, "tool", det.Tool, "decided_by", det.DecidedBy,
+		"forced_by", det.ForcedBy, "build_path", det.BuildPath)
+	return det, nil
+}
+
+// detector finds one language; found says whether its marker file exists.
+// With forced set it returns its defaults even without the marker.
+type detector func(d *dirInfo, forced bool) (det Detection, found bool, err error)
+
+// detectors in Rainbond's order of precedence.
+var detectors = []struct {
+	lang Language
+	fn   detector
+}{
+	{Dockerfile, detectDockerfile},
+	{JavaMaven, func(d *dirInfo, forced bool) (Detection, bool, error) { return detectJava(d, "", forced) }},
+	{NodeJS, detectNode},
+	{Python, detectPython},
+	{Go, detectGo},
+	{PHP, detectPHP},
+	{Static, detectStatic},
+	{Ruby, detectRuby},
+	{DotNet, detectDotNet},
+}
+
+func detectAuto(d *dirInfo) (Detection, bool, error) {
+	for _, dt := range detectors {
+		det, found, err := dt.fn(d, false)
+		if err != nil || found {
+			return det, found, err
+		}
+	}
+	return Detection{}, false, nil
+}
+
+func detectForced(d *dirInfo, lang Language) (Detection, error) {
+	switch lang {
+	case "", JavaMaven, JavaGradle, JavaJar, JavaWar:
+		det, _, err := detectJava(d, lang, true)
+		return det, err
+	}
+	for _, dt := range detectors {
+		if dt.lang == lang {
+			det, _, err := dt.fn(d, true)
+			return det, err
+		}
+	}
+	return Detection{}, fmt.Errorf("no detector for %s", lang)
+}
+
+// resolveBuildPath joins rel to base (both relative to root) and checks that
+// the result is a directory inside root, following symlinks: the path comes
+// from the repository, i.e. from whoever wrote it.
+func resolveBuildPath(root, base, rel string) (string, error) {
+	rel = strings.TrimSpace(strings.ReplaceAll(rel, `\`, "/"))
+	if rel == "" || rel == "." || rel == "/" {
+		return base, nil
+	}
+	if strings.HasPrefix(rel, "/") {
+		// Rainbond's buildpath is written from the repository root.
+		rel = strings.TrimLeft(rel, "/")
+		base = ""
+	}
+	for _, seg := range strings.Split(rel, "/") {
+		if seg == ".." {
+			return "", &BuildPathError{Path: rel, Reason: "leaves the source directory"}
+		}
+	}
+	joined := path.Join(base, rel)
+	abs := filepath.Join(root, filepath.FromSlash(joined))
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", &BuildPathError{Path: rel, Reason: "does not exist"}
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return "", fmt.Errorf("detect: %w", err)
+	}
+	if r, err := filepath.Rel(realRoot, real); err != nil || r == ".." || strings.HasPrefix(r, "../") {
+		return "", &BuildPathError{Path: rel, Reason: "leaves the source directory through a symlink"}
+	}
+	if st, err := os.Stat(real); err != nil || !st.IsDir() {
+		return "", &BuildPathError{Path: rel, Reason: "is not a directory"}
+	}
+	return joined, nil
+}
+
+// dirInfo is the top level of the build directory, read once.
+type dirInfo struct {
+	dir   string
+	names map[string]fs.DirEntry
+}
+
+func readDir(dir string) (*dirInfo, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("detect: %w", err)
+	}
+	d := &dirInfo{dir: dir, names: map[string]fs.DirEntry{}}
+	for _, e := range entries {
+		if safeName(e.Name()) {
+			d.names[e.Name()] = e
+		}
+	}
+	return d, nil
+}
+
+// safeName rejects file names with control characters: names end up in the
+// generated Dockerfile, where a newline would start a new instruction.
+func safeName(name string) bool {
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// has reports a regular file (or a symlink to one) at the top level.
+func (d *dirInfo) has(name string) bool {
+	e, ok := d.names[name]
+	if !ok {
+		return false
+	}
+	if e.Type()&fs.ModeSymlink != 0 {
+		st, err := os.Stat(filepath.Join(d.dir, name))
+		return err == nil && st.Mode().IsRegular()
+	}
+	return e.Type().IsRegular()
+}
+
+func (d *dirInfo) hasDir(name string) bool {
+	st, err := os.Stat(filepath.Join(d.dir, name))
+	return err == nil && st.IsDir()
+}
+
+// withSuffix lists top-level files ending in suffix, sorted.
+func (d *dirInfo) withSuffix(suffix string) []string {
+	var out []string
+	for name := range d.names {
+		if strings.HasSuffix(strings.ToLower(name), suffix) && d.has(name) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// read returns a top-level file's content, at most 1 MiB: manifests are
+// small and the repository may be hostile.
+func (d *dirInfo) read(name string) ([]byte, error) {
+	return readLimited(filepath.Join(d.dir, name))
+}
+
+func readLimited(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
+}
+
+func (d *dirInfo) sample(n int) []string {
+	var out []string
+	for name, e := range d.names {
+		if e.IsDir() {
+			name += "/"
+		}
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	if len(out) > n {
+		out = append(out[:n], "...")
+	}
+	return out
+}

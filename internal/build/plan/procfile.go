@@ -1,0 +1,39 @@
+package plan
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"regexp"
+	"strings"
+)
+
+var procfileLine = regexp.MustCompile(`^([A-Za-z0-9_-]+)\s*:\s*(.+)$`)
+
+// readProcfile returns the command of the "web" process of a Procfile, or of
+// its only process: Rainbond and Heroku start that one.
+func readProcfile(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	var first string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		m := procfileLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		if m[1] == "web" {
+			return strings.TrimSpace(m[2]), nil
+		}
+		if first == "" {
+			first = strings.TrimSpace(m[2])
+		}
+	}
+	return first, nil
+}

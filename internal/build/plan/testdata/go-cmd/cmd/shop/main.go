@@ -1,0 +1,4 @@
+// Command shop.
+package main
+
+func main() {}
