@@ -111,22 +111,7 @@ event id and returns at once.`,
 			if err != nil {
 				return err
 			}
-			if detach {
-				// Only the id on stdout, so that scripts can capture it.
-				fmt.Fprintln(c.out(), id)
-				fmt.Fprintf(c.err(), "Follow it with \"berth logs -f %s\".\n", id)
-				return nil
-			}
-			fmt.Fprintf(c.out(), "Event %s\n", id)
-			p := newLogPrinter(c)
-			ev, err := p.follow(ctx, cl, id)
-			if errors.Is(err, context.Canceled) {
-				return fmt.Errorf("interrupted; the operation goes on, follow it with \"berth logs -f %s\"", id)
-			}
-			if err != nil {
-				return fmt.Errorf("%w (the operation goes on; follow it with \"berth logs -f %s\")", err, id)
-			}
-			return p.result(ev)
+			return c.followEvent(ctx, cl, id, detach)
 		},
 	}
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "print the event id and return without following the log")
@@ -134,4 +119,26 @@ event id and returns at once.`,
 		a.flags(cmd)
 	}
 	return cmd
+}
+
+// followEvent reports an operation the server accepted: its event id
+// alone with detach, else the event's log until it ends, failing when the
+// operation failed.
+func (c *cli) followEvent(ctx context.Context, cl *client.Client, id string, detach bool) error {
+	if detach {
+		// Only the id on stdout, so that scripts can capture it.
+		fmt.Fprintln(c.out(), id)
+		fmt.Fprintf(c.err(), "Follow it with \"berth logs -f %s\".\n", id)
+		return nil
+	}
+	fmt.Fprintf(c.out(), "Event %s\n", id)
+	p := newLogPrinter(c)
+	ev, err := p.follow(ctx, cl, id)
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted; the operation goes on, follow it with \"berth logs -f %s\"", id)
+	}
+	if err != nil {
+		return fmt.Errorf("%w (the operation goes on; follow it with \"berth logs -f %s\")", err, id)
+	}
+	return p.result(ev)
 }

@@ -48,23 +48,31 @@ func newAppCmd(c *cli) *cobra.Command {
 	}
 	create.Flags().StringArrayVar(&labels, "label", nil, "label KEY=VALUE (repeatable)")
 
-	cmd.AddCommand(create, newAppListCmd(c), newAppGetCmd(c), &cobra.Command{
-		Use:     "delete NAME",
-		Aliases: []string{"rm"},
-		Short:   "Delete an app; delete its components first",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, team, err := c.session(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if err := cl.DeleteApp(cmd.Context(), team, args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.out(), "Deleted app %s.\n", args[0])
-			return nil
-		},
-	})
+	cmd.AddCommand(create, newAppListCmd(c), newAppGetCmd(c),
+		newAppActionCmd(c, "start", "Start every deployed component of an app in dependency order",
+			`Start every deployed component of an app: each starts once what it
+depends on is ready (it waits until then), so a database comes up before the
+service that uses it.`),
+		newAppActionCmd(c, "stop", "Stop every component of an app, dependents first",
+			`Stop every component of an app in reverse dependency order: a service
+stops before the database it uses.`),
+		&cobra.Command{
+			Use:     "delete NAME",
+			Aliases: []string{"rm"},
+			Short:   "Delete an app; delete its components first",
+			Args:    cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				cl, team, err := c.session(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if err := cl.DeleteApp(cmd.Context(), team, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.out(), "Deleted app %s.\n", args[0])
+				return nil
+			},
+		})
 	return cmd
 }
 

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth-platform/berth/client"
 )
 
 const (
@@ -620,6 +622,117 @@ func TestTableAlignsWideCharacters(t *testing.T) {
 	tb.row("running", "y")
 	tb.write(c)
 	want := "STATUS   NEXT\n运行中   x\nrunning  y\n"
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+func TestRestartPendingIsShown(t *testing.T) {
+	api := newFakeAPI(t)
+	api.mux.HandleFunc("GET /api/v1/teams/acme/apps/shop/components/api", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONTo(w, 200, map[string]any{"alias": "api", "app": "shop", "kind": "image", "status": "running", "replicas": 1,
+			"instances": []any{}, "restart_pending": "db's connection info changed (DB_HOST)"})
+	})
+	api.mux.HandleFunc("GET /api/v1/teams/acme/apps/shop/components/api/envs", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("effective") != "1" {
+			t.Errorf("envs listed without effective=1: %s", r.URL.RawQuery)
+		}
+		writeJSONTo(w, 200, map[string]any{"items": []any{
+			map[string]any{"name": "DB_HOST", "value": "10.214.0.4", "origin": "dependency db (port 5432)", "secret": false},
+			map[string]any{"name": "DB_PASSWORD", "value": "******", "origin": "dependency db (env of scope both)", "secret": true}},
+			"restart_pending": "db's connection info changed (DB_HOST)"})
+	})
+	tc := loggedIn(t, api)
+	contains(t, "get", tc.mustRun("component", "get", "api"),
+		"Warning: restart pending: db's connection info changed (DB_HOST); \"berth restart api\" applies it.")
+	out := tc.mustRun("env", "list", "api", "--effective")
+	contains(t, "env list --effective", out,
+		"NAME         VALUE       ORIGIN\n",
+		"DB_HOST      10.214.0.4  dependency db (port 5432)\n",
+		"DB_PASSWORD  ******      dependency db (env of scope both)\n",
+		"Warning: restart pending")
+	var list map[string]any
+	if err := json.Unmarshal([]byte(tc.mustRun("env", "list", "api", "--effective", "-o", "json")), &list); err != nil ||
+		list["restart_pending"] == nil || len(list["items"].([]any)) != 2 {
+		t.Fatalf("-o json: %v %v", list, err)
+	}
+	tc.tty = true
+	contains(t, "coloured warning", tc.mustRun("component", "get", "api"), colorYellow+"Warning: restart pending")
+}
+
+func TestRuleUpdateSendsOnlyTheFlagsGiven(t *testing.T) {
+	api := newFakeAPI(t)
+	api.mux.HandleFunc("PATCH /api/v1/teams/acme/http-rules/http-1", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONTo(w, 200, map[string]any{"id": "http-1", "domain": "shop.example.com", "path": "/", "component": "web", "port": 80,
+			"weight": 100, "max_body_size": 1 << 30, "rate_limit": 0.5, "redirect_https": true})
+	})
+	tc := loggedIn(t, api)
+	out := tc.mustRun("rule", "http", "update", "http-1", "--max-body", "1Gi", "--rate-limit", "0.5", "--auto-tls=false", "--rewrite", "")
+	contains(t, "update", out, "Updated rule http-1: http://shop.example.com/ -> web:80.", "Options: body<=1Gi rate=0.5/s →https")
+	got, _ := json.Marshal(api.find("PATCH", "/api/v1/teams/acme/http-rules/http-1").body)
+	if want := `{"auto_tls":false,"max_body_size":1073741824,"rate_limit":0.5,"rewrite_path":""}`; string(got) != want {
+		t.Fatalf("sent %s, want %s", got, want)
+	}
+	_, errOut, code := tc.run("rule", "http", "update", "http-1", "--max-body", "lots")
+	if code != 1 || !strings.Contains(errOut, `--max-body must be a size like 512Ki, 10Mi or 1G (got "lots")`) {
+		t.Fatalf("bad size: exit %d %s", code, errOut)
+	}
+}
+
+func TestGatewayErrorColours(t *testing.T) {
+	api := newFakeAPI(t)
+	api.mux.HandleFunc("GET /api/v1/teams/acme/apps/shop/components/web/gateway-errors", func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now().UTC()
+		writeJSONTo(w, 200, map[string]any{"items": []any{
+			map[string]any{"time": now, "status": 502, "cause": "connection refused", "method": "GET", "host": "shop.example.com",
+				"path": "/cart", "upstream": "10.213.0.5:8080", "request_id": "req-1"},
+			map[string]any{"time": now, "status": 413, "cause": "request body too large", "method": "POST", "host": "shop.example.com",
+				"path": "/upload", "request_id": "req-2"},
+			map[string]any{"time": now, "cause": "no ready instance", "host": "127.0.0.1:30001"}}})
+	})
+	tc := loggedIn(t, api)
+	tc.tty = true
+	out := tc.mustRun("gateway", "errors", "web")
+	contains(t, "gateway errors", out,
+		colorRed+"502"+colorReset, "connection refused", "GET shop.example.com/cart", "req-1", "upstream 10.213.0.5:8080",
+		colorYellow+"413"+colorReset, "POST shop.example.com/upload",
+		colorRed+"tcp"+colorReset, "127.0.0.1:30001")
+}
+
+func TestTopologyDrawing(t *testing.T) {
+	node := func(id, status, app string) client.TopologyNode {
+		return client.TopologyNode{ID: id, Kind: "image", Status: status, App: app}
+	}
+	dep := func(from, to string) client.TopologyEdge {
+		return client.TopologyEdge{From: from, To: to, Type: client.EdgeDependency}
+	}
+	topo := &client.Topology{
+		Nodes: []client.TopologyNode{node("web", "running", "shop"), node("api", "running", "shop"), node("auth", "waiting", "shop"),
+			node("cache", "running", "shop"), node("db", "closed", "data"), node("worker", "abnormal", "shop"),
+			node("a", "running", "shop"), node("b", "running", "shop"), {ID: "gateway", Kind: "gateway"}},
+		Edges: []client.TopologyEdge{
+			{From: "gateway", To: "web", Type: client.EdgeGateway, Port: 8080, Domains: []string{"web-8080-acme.example.nip.io", "shop.example.com"}},
+			{From: "gateway", To: "db", Type: client.EdgeGateway, Port: 5432, TCPAddress: "192.0.2.2:30001"},
+			dep("web", "api"), dep("api", "auth"), dep("api", "cache"), dep("auth", "db"), dep("auth", "cache"), dep("api", "db"),
+			dep("worker", "db"), dep("a", "b"), dep("b", "a"),
+		},
+	}
+	c := &cli{getenv: func(string) string { return "" }}
+	var out bytes.Buffer
+	root := newRootCmd(c)
+	root.SetOut(&out)
+	for _, l := range drawTopology(topo, "shop") {
+		c.writeCells(l)
+	}
+	want := `gateway ─▶ web (running)        :8080  web-8080-acme.example.nip.io, shop.example.com
+gateway ─▶ db (closed) [data]   :5432  tcp 192.0.2.2:30001
+web (running) ─▶ api (running) ─┬▶ auth (waiting) ─┬▶ db (closed) [data]
+                                │                  └▶ cache (running)
+                                ├▶ cache (running)
+                                └▶ db (closed) [data]
+worker (abnormal) ─▶ db (closed) [data]
+a (running) ─▶ b (running) ─▶ a (running) (cycle)
+`
 	if out.String() != want {
 		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
 	}

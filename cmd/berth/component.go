@@ -278,12 +278,19 @@ func showComponent(c *cli, comp *client.Component) {
 		c.field("Dockerfile", s.Dockerfile)
 	}
 	c.field("Endpoints", strings.Join(comp.Endpoints, ", "))
+	if comp.Kind == client.KindThirdParty {
+		c.field("Registered", strings.Join(comp.RegisteredEndpoints, ", "))
+		c.field("Endpoint key", comp.EndpointKey)
+	}
 	status := c.paint(comp.Status, componentColors[comp.Status])
 	if comp.StatusLabel != "" {
 		status += " (" + comp.StatusLabel + ")"
 	}
 	c.field("Status", status)
 	c.field("Message", comp.StatusMessage)
+	if comp.RestartPending != "" {
+		c.restartPending(comp.Alias, comp.RestartPending)
+	}
 	c.field("Instances", fmt.Sprintf("%d ready of %d", comp.ReadyInstances(), comp.Replicas))
 	if comp.DeployVersion > 0 {
 		c.field("Version", strconv.FormatInt(comp.DeployVersion, 10))
@@ -301,6 +308,12 @@ func showComponent(c *cli, comp *client.Component) {
 		fmt.Fprintln(w, "\nPorts:")
 		for _, p := range comp.Ports {
 			fmt.Fprintf(w, "  %d/%s  %s  (env prefix %s)\n", p.Port, p.Protocol, exposure(p), p.Alias)
+			if p.InnerAddress != "" {
+				fmt.Fprintf(w, "      inner address  %s\n", p.InnerAddress)
+			}
+			for _, u := range publishedAt(p) {
+				fmt.Fprintf(w, "      published at   %s\n", u)
+			}
 		}
 	}
 	if len(comp.Envs) > 0 {
@@ -357,4 +370,10 @@ func describeProbe(p *client.Probe) string {
 		return "exec " + strings.Join(p.Command, " ")
 	}
 	return p.Type
+}
+
+// restartPending warns that the instances run with outdated connection
+// info, and says how to fix it.
+func (c *cli) restartPending(alias, why string) {
+	fmt.Fprintln(c.out(), c.paint(fmt.Sprintf("Warning: restart pending: %s; \"berth restart %s\" applies it.", why, alias), colorYellow))
 }

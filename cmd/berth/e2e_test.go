@@ -59,8 +59,12 @@ func startServer(t *testing.T, extra ...string) (url, adminToken string) {
 
 	data := t.TempDir()
 	// The CLI's tests need no containers: --runtime none keeps them from
-	// starting containerd and from pulling the images they name.
-	args, _ := json.Marshal(append([]string{"server", "--runtime", "none", "--data", data, "--listen", addr}, extra...))
+	// starting containerd and from pulling the images they name. The
+	// gateway gets loopback ports of its own, so that tests running at the
+	// same time (or a real berth on :80) do not collide.
+	base := []string{"server", "--runtime", "none", "--data", data, "--listen", addr,
+		"--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--tcp-ports", freePortRange(t)}
+	args, _ := json.Marshal(append(base, extra...))
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), serverArgsEnv+"="+string(args))
 	var out bytes.Buffer
@@ -106,6 +110,19 @@ func startServer(t *testing.T, extra ...string) (url, adminToken string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// freePortRange is a one-port range for the gateway's TCP ports that is
+// free right now.
+func freePortRange(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	return fmt.Sprintf("%d-%d", port, port)
 }
 
 func TestEndToEnd(t *testing.T) {

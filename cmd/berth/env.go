@@ -61,15 +61,40 @@ database password), both by both. Changes apply at the next deploy or restart.`,
 	set.Flags().BoolVar(&secret, "secret", false, "hide the values in every answer from now on")
 
 	var format string
+	var effective bool
 	list := &cobra.Command{
-		Use:     "list ALIAS",
+		Use:     "list ALIAS [--effective]",
 		Aliases: []string{"ls"},
 		Short:   "List the variables of a component (secret values are masked)",
-		Args:    cobra.ExactArgs(1),
+		Long: `List the variables set on a component. --effective lists what its
+container sees at the next start instead: its own variables over the
+connection info of what it depends on (<ALIAS>_HOST, <ALIAS>_PORT and their
+outer variables), ${NAME} references expanded, each with where it comes from.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, ref, err := c.component(cmd.Context(), args[0])
 			if err != nil {
 				return err
+			}
+			if effective {
+				list, err := cl.EffectiveEnvs(cmd.Context(), ref)
+				if err != nil {
+					return err
+				}
+				return c.render(format, list, func() {
+					if len(list.Items) == 0 {
+						fmt.Fprintf(c.out(), "%s gets no variables.\n", ref.Component)
+					} else {
+						t := newTable("NAME", "VALUE", "ORIGIN")
+						for _, e := range list.Items {
+							t.row(e.Name, e.Value, e.Origin)
+						}
+						t.write(c)
+					}
+					if list.RestartPending != "" {
+						c.restartPending(ref.Component, list.RestartPending)
+					}
+				})
 			}
 			envs, err := cl.ListEnvs(cmd.Context(), ref)
 			if err != nil {
@@ -85,6 +110,7 @@ database password), both by both. Changes apply at the next deploy or restart.`,
 		},
 	}
 	addOutputFlag(list, &format)
+	list.Flags().BoolVar(&effective, "effective", false, "what the container sees: own variables and dependencies' connection info, with origins")
 
 	cmd.AddCommand(set, list, &cobra.Command{
 		Use:     "unset ALIAS NAME...",

@@ -242,11 +242,13 @@ func (p *logPrinter) line(l client.Line) error {
 	return nil
 }
 
-// stageTitle capitalises a stage name for its marker: "build" -> "Build".
+// stageTitle capitalises a stage name for its marker: "build" -> "Build",
+// "app_start" -> "App start".
 func stageTitle(s string) string {
 	if s == "" {
 		return s
 	}
+	s = strings.ReplaceAll(s, "_", " ")
 	r, n := utf8.DecodeRuneInString(s)
 	return string(unicode.ToUpper(r)) + s[n:]
 }

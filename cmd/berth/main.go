@@ -113,11 +113,11 @@ Start with "berth login URL --token TOKEN", pick a team and app with
 		}
 	}
 	add("setup", newLoginCmd(c), newWhoamiCmd(c), newUseCmd(c), newServerCmd())
-	add("manage", newTeamCmd(c), newMemberCmd(c), newTokenCmd(c), newAppCmd(c))
+	add("manage", newTeamCmd(c), newMemberCmd(c), newTokenCmd(c), newAppCmd(c), newTopologyCmd(c))
 	add("component", newComponentCmd(c), newPsCmd(c), newEnvCmd(c), newPortCmd(c),
-		newDependencyCmd(c), newVolumeCmd(c), newVersionsCmd(c), newInstancesCmd(c))
+		newDependencyCmd(c), newVolumeCmd(c), newVersionsCmd(c), newInstancesCmd(c), newEndpointsCmd(c))
 	add("operate", newActionCmds(c)...)
 	add("operate", newEventsCmd(c), newLogsCmd(c), newExecCmd(c))
-	add("gateway", newRuleCmd(c), newCertCmd(c))
+	add("gateway", newRuleCmd(c), newCertCmd(c), newGatewayCmd(c))
 	return root
 }

@@ -91,6 +91,30 @@ published by the gateway ("berth rule").`,
 				return err
 			}
 			fmt.Fprintf(c.out(), "Added port %d/%s (%s) to %s.\n", added.Port, added.Protocol, exposure(*added), ref.Component)
+			if !added.Outer {
+				return nil
+			}
+			// The answer to the add is the bare port; where the gateway
+			// publishes it is part of the component's view.
+			comp, err := cl.GetComponent(cmd.Context(), ref)
+			if err != nil {
+				return fmt.Errorf("the port is added, but reading where it is published failed: %w", err)
+			}
+			for _, cp := range comp.Ports {
+				if cp.Port != added.Port {
+					continue
+				}
+				for _, u := range cp.URLs {
+					fmt.Fprintf(c.out(), "Published at %s\n", u)
+				}
+				if cp.TCPAddress != "" {
+					fmt.Fprintf(c.out(), "Published at %s (TCP)\n", cp.TCPAddress)
+				}
+				if len(cp.URLs) == 0 && cp.TCPAddress == "" {
+					fmt.Fprintf(c.out(), "Not published yet; route a domain to it with \"berth rule http add DOMAIN --component %s --port %d\".\n",
+						ref.Component, added.Port)
+				}
+			}
 			return nil
 		},
 	}
@@ -109,14 +133,32 @@ published by the gateway ("berth rule").`,
 			if err != nil {
 				return err
 			}
-			ports, err := cl.ListPorts(cmd.Context(), ref)
+			// The component's view of its ports says where they are reached;
+			// the port list has the settings only.
+			comp, err := cl.GetComponent(cmd.Context(), ref)
 			if err != nil {
 				return err
 			}
+			ports := comp.Ports
+			if ports == nil {
+				ports = []client.Port{}
+			}
 			return c.render(format, ports, func() {
-				t := newTable("PORT", "PROTOCOL", "INNER", "OUTER", "ENV PREFIX")
+				if len(ports) == 0 {
+					fmt.Fprintf(c.out(), "No ports; add one with \"berth port add %s PORT[/PROTOCOL]\".\n", ref.Component)
+					return
+				}
+				t := newTable("PORT", "PROTOCOL", "INNER", "OUTER", "ENV PREFIX", "INNER ADDRESS", "PUBLISHED AT")
 				for _, p := range ports {
-					t.row(p.Port, p.Protocol, yesNo(p.Inner), yesNo(p.Outer), orDash(p.Alias))
+					published := publishedAt(p)
+					first := "-"
+					if len(published) > 0 {
+						first = published[0]
+					}
+					t.row(p.Port, p.Protocol, yesNo(p.Inner), yesNo(p.Outer), orDash(p.Alias), orDash(p.InnerAddress), first)
+					for _, more := range published[min(1, len(published)):] {
+						t.row("", "", "", "", "", "", more)
+					}
 				}
 				t.write(c)
 			})
@@ -146,4 +188,19 @@ published by the gateway ("berth rule").`,
 		},
 	})
 	return cmd
+}
+
+// publishedAt lists where users reach a port: its URLs, else its domains,
+// then its TCP address.
+func publishedAt(p client.Port) []string {
+	var out []string
+	if len(p.URLs) > 0 {
+		out = append(out, p.URLs...)
+	} else {
+		out = append(out, p.Domains...)
+	}
+	if p.TCPAddress != "" {
+		out = append(out, "tcp://"+p.TCPAddress)
+	}
+	return out
 }

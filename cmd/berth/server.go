@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -49,6 +50,13 @@ A phase that fails stops the server with a line naming the log to read.`,
 	f.StringVar(&cfg.Domain, "domain", envOr("BERTH_DOMAIN", ""), "base domain of default domains <component>-<port>-<team>.BASE (default <machine IP>.nip.io)")
 	f.StringVar(&cfg.ACMEDirectory, "acme-directory", envOr("BERTH_ACME_DIRECTORY", "https://acme-v02.api.letsencrypt.org/directory"), "ACME directory URL for automatic certificates")
 	f.StringVar(&cfg.ACMEEmail, "acme-email", envOr("BERTH_ACME_EMAIL", ""), "contact e-mail of the ACME account")
+	f.StringVar(&cfg.BuildKitAddress, "buildkit-address", envOr("BERTH_BUILDKIT_ADDRESS", ""), "use this buildkitd (unix:///run/buildkit/buildkitd.sock, tcp://...) instead of starting one")
+	f.StringVar(&cfg.Registry, "registry", envOr("BERTH_REGISTRY", ""), "push builds to this registry (host[/prefix]; credentials from BERTH_REGISTRY_USERNAME/PASSWORD) instead of berth's hub")
+	f.IntVar(&cfg.KeepVersions, "keep-versions", 5, "versions kept per component (older ones and their images are collected)")
+	f.DurationVar(&cfg.BuildTimeout, "build-timeout", 30*time.Minute, "default time limit of a build")
+	f.StringVar(&cfg.ImageMirror, "image-mirror", envOr("BERTH_IMAGE_MIRROR", ""), "registry mirror prefix for the official base images (e.g. mirror.example.com/library)")
+	f.StringArrayVar(&cfg.BuildEnv, "build-env", nil, "NAME=value every build gets (repeatable); GOPROXY, NPM_CONFIG_REGISTRY... are passed from berth's environment too")
+	f.Int64Var(&cfg.UploadMax, "upload-max", 2<<30, "largest uploaded package in bytes")
 	f.StringVar(&cfg.ACMECA, "acme-ca", envOr("BERTH_ACME_CA", ""), "PEM file of extra CAs to trust for the ACME directory (a private ACME server)")
 	f.IntVar(&cfg.Workers, "workers", 4, "tasks run at once")
 	f.StringVar(&logLevel, "log-level", "info", "server log level: debug, info, warn, error")

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -67,29 +68,39 @@ func (a *API) componentAction(action string) handlerFunc {
 			}
 			p.Version = in.Version
 		}
-		payload, err := json.Marshal(p)
+		id, err := a.enqueue(r, c, action, p, fmt.Sprintf("%s of %s accepted by %s; queued", action, c.Alias, principalName(r)))
 		if err != nil {
 			return err
 		}
-		now := time.Now().UTC()
-		ev := &model.Event{
-			ID: model.NewID("ev"), Team: c.Team, Type: action, Target: worker.ComponentTarget(c),
-			Status: model.EventRunning, CreatedAt: now,
-		}
-		task := &model.Task{
-			ID: ev.ID, EventID: ev.ID, Type: action, Team: c.Team, Target: ev.Target,
-			Payload: payload, Status: model.TaskQueued, CreatedAt: now, UpdatedAt: now,
-		}
-		if err := a.store.CreateEvent(r.Context(), ev, task); err != nil {
-			return err
-		}
-		a.log.Printf(r.Context(), ev.ID, "", "%s of %s accepted by %s; queued", action, c.Alias, principalName(r))
-		if a.tasks != nil {
-			a.tasks.Wake()
-		}
-		writeJSON(w, http.StatusAccepted, map[string]string{"event_id": ev.ID})
+		writeJSON(w, http.StatusAccepted, map[string]string{"event_id": id})
 		return nil
 	}
+}
+
+// enqueue records an event and its durable task on a component in one
+// transaction and wakes the workers; it returns the event id.
+func (a *API) enqueue(r *http.Request, c *model.Component, taskType string, payload any, accepted string) (string, error) {
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	ev := &model.Event{
+		ID: model.NewID("ev"), Team: c.Team, Type: taskType, Target: worker.ComponentTarget(c),
+		Status: model.EventRunning, CreatedAt: now,
+	}
+	task := &model.Task{
+		ID: ev.ID, EventID: ev.ID, Type: taskType, Team: c.Team, Target: ev.Target,
+		Payload: raw, Status: model.TaskQueued, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := a.store.CreateEvent(r.Context(), ev, task); err != nil {
+		return "", err
+	}
+	a.log.Printf(r.Context(), ev.ID, "", "%s", accepted)
+	if a.tasks != nil {
+		a.tasks.Wake()
+	}
+	return ev.ID, nil
 }
 
 func principalName(r *http.Request) string {

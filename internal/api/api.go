@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/berth-platform/berth/internal/build/source"
 	"github.com/berth-platform/berth/internal/events"
 	"github.com/berth-platform/berth/internal/runtime"
 	"github.com/berth-platform/berth/internal/store"
@@ -42,8 +43,20 @@ type Config struct {
 	ThirdParty *worker.ThirdParty
 	// Addresses gives inner addresses with dependencies' connection info.
 	Addresses worker.AddressSource
+	// Builds is set when the server builds source components.
+	Builds *BuildsInfo
+	// Cancel stops a running task by its event id.
+	Cancel func(eventID string) bool
 	// Collectors are extra Prometheus metrics served on /metrics.
 	Collectors []prometheus.Collector
+}
+
+// BuildsInfo is what the API needs of the builder.
+type BuildsInfo struct {
+	// Uploads is a component's upload area.
+	Uploads func(componentID string) (*source.Uploads, error)
+	// PrepareImages is set when `berth images prepare` can run here.
+	PrepareImages bool
 }
 
 // HealthFunc reports the readiness of the server's phases.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-platform/berth/internal/model"
+	"github.com/berth-platform/berth/internal/store"
 )
 
 // TokenPrefix marks berth secrets so that leaked ones are easy to find.
@@ -52,7 +53,19 @@ func (a *API) authenticate(r *http.Request) (*model.Token, error) {
 	if secret == "" {
 		return nil, errorf(http.StatusUnauthorized, "unauthorized", "no token: send \"Authorization: Bearer <token>\" (the admin token is in DATA/admin-token)")
 	}
-	tok, err := a.store.GetTokenByHash(r.Context(), HashSecret(secret))
+	tok, err := VerifyToken(r.Context(), a.store, secret)
+	if err != nil {
+		return nil, err
+	}
+	a.touchToken(tok)
+	return tok, nil
+}
+
+// VerifyToken finds the token of a secret. A member's token takes the
+// member's current role, so that a demotion takes effect on tokens issued
+// before it. Unknown and revoked secrets are a 401 error.
+func VerifyToken(ctx context.Context, st store.Store, secret string) (*model.Token, error) {
+	tok, err := st.GetTokenByHash(ctx, HashSecret(secret))
 	if errors.Is(err, model.ErrNotFound) {
 		return nil, errorf(http.StatusUnauthorized, "unauthorized", "invalid token: it is unknown or was revoked")
 	}
@@ -60,9 +73,7 @@ func (a *API) authenticate(r *http.Request) (*model.Token, error) {
 		return nil, err
 	}
 	if tok.Member != "" {
-		// A member's token follows the member's current role, so that a
-		// demotion takes effect on tokens issued before it.
-		m, err := a.store.GetMember(r.Context(), tok.Team, tok.Member)
+		m, err := st.GetMember(ctx, tok.Team, tok.Member)
 		if errors.Is(err, model.ErrNotFound) {
 			return nil, errorf(http.StatusUnauthorized, "unauthorized", "invalid token: its member was removed from the team")
 		}
@@ -71,7 +82,6 @@ func (a *API) authenticate(r *http.Request) (*model.Token, error) {
 		}
 		tok.Role = m.Role
 	}
-	a.touchToken(tok)
 	return tok, nil
 }
 

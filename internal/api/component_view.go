@@ -115,6 +115,15 @@ func (in *componentInput) apply(c *model.Component) error {
 		c.Image = *in.Image
 	}
 	if in.Source != nil {
+		// A masked credential sent back as read keeps its value.
+		if old := c.Source; old != nil {
+			if in.Source.Password == secretMask {
+				in.Source.Password = old.Password
+			}
+			if in.Source.SSHKey == secretMask {
+				in.Source.SSHKey = old.SSHKey
+			}
+		}
 		c.Source = in.Source
 	}
 	if in.Endpoints != nil {
@@ -221,6 +230,10 @@ type componentView struct {
 	Status              model.ComponentStatus `json:"status"`
 	StatusLabel         string                `json:"status_label"`
 	StatusMessage       string                `json:"status_message,omitempty"`
+	// Webhook triggers builds on git pushes (source components).
+	Webhook *webhookView `json:"webhook,omitempty"`
+	// BuildState is building or failed (the last good version runs).
+	BuildState string `json:"build_state,omitempty"`
 	// RestartPending says why the instances are out of date.
 	RestartPending string    `json:"restart_pending,omitempty"`
 	DeployVersion  int64     `json:"deploy_version"`
@@ -247,6 +260,21 @@ func nonNil[T any](xs []T) []T {
 	return xs
 }
 
+// redactSource masks a source's credentials.
+func redactSource(s *model.Source) *model.Source {
+	if s == nil {
+		return nil
+	}
+	cp := *s
+	if cp.Password != "" {
+		cp.Password = secretMask
+	}
+	if cp.SSHKey != "" {
+		cp.SSHKey = secretMask
+	}
+	return &cp
+}
+
 // portView is a port with the stable address other components reach it at
 // and, when it is published, the domains and TCP address users reach it at.
 type portView struct {
@@ -258,12 +286,13 @@ type portView struct {
 func viewComponent(c *model.Component, deps []string, instances []model.Instance, addresses map[int]string, pubs map[int]publication) componentView {
 	v := componentView{
 		ID: c.ID, Team: c.Team, App: c.App, Alias: c.Alias, Kind: c.Kind, Image: c.Image,
-		Source: c.Source, Endpoints: c.Endpoints, Replicas: c.Instances,
+		Source: redactSource(c.Source), Endpoints: c.Endpoints, Replicas: c.Instances,
 		Instances: nonNil(instances), Memory: model.FormatBytes(c.Memory), CPU: model.FormatCPU(c.CPU),
 		Cmd: nonNil(c.Cmd), Args: nonNil(c.Args), Ports: []portView{}, Envs: redactEnvs(c.Envs),
 		Readiness: c.Readiness, Liveness: c.Liveness, Status: c.Status, StatusLabel: c.Status.Label(),
 		StatusMessage: c.StatusMessage, DeployVersion: c.DeployVersion, Dependencies: nonNil(deps),
 		RegisteredEndpoints: c.RegisteredEndpoints, EndpointKey: c.EndpointKey, RestartPending: c.RestartPending,
+		BuildState: c.BuildState, Webhook: viewWebhook(c),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 	for _, p := range c.Ports {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/berth-platform/berth/internal/build/source"
 	"github.com/berth-platform/berth/internal/model"
 )
 
@@ -113,6 +114,12 @@ func (a *API) createComponent(w http.ResponseWriter, r *http.Request) error {
 	if c.Kind == model.KindThirdParty {
 		c.EndpointKey = newEndpointKey()
 	}
+	if c.Kind == model.KindSource {
+		c.WebhookSecret = newWebhookSecret()
+	}
+	if err := validateSource(c); err != nil {
+		return err
+	}
 	if err := a.publishTCP(r.Context(), c, true); err != nil {
 		return err
 	}
@@ -166,6 +173,9 @@ func (a *API) changeComponent(r *http.Request, fn func(c *model.Component) error
 		}
 		c.Normalize()
 		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		if err := validateSource(c); err != nil {
 			return nil, err
 		}
 		if err := a.publishTCP(r.Context(), c, true); err != nil {
@@ -268,4 +278,20 @@ func (a *API) innerAddresses(ctx context.Context, c *model.Component) map[int]st
 		}
 	}
 	return out
+}
+
+// validateSource checks what the model cannot: that a git URL is one berth
+// will hand to git (no local paths, no helpers such as ext::).
+func validateSource(c *model.Component) error {
+	if c.Kind != model.KindSource || c.Source == nil || c.Source.Type != model.SourceGit {
+		return nil
+	}
+	if err := source.ValidateGitURL(c.Source.URL); err != nil {
+		var verr *model.ValidationError
+		if errors.As(err, &verr) {
+			return verr
+		}
+		return invalidField("source.url", "%v", err)
+	}
+	return nil
 }

@@ -57,6 +57,12 @@ func (a *API) registerRoutes() {
 	a.handle("DELETE "+c+"/{component}/ports/{port}", a.deletePort)
 	a.handle("GET "+c+"/{component}/gateway-errors", a.gatewayErrors)
 	a.handle("GET "+c+"/{component}/endpoints", a.listEndpoints)
+	a.handle("POST "+c+"/{component}/build", a.build)
+	a.handle("POST "+c+"/{component}/uploads", a.createUpload)
+	a.handle("GET "+c+"/{component}/uploads/{upload}", a.getUpload)
+	a.handle("PATCH "+c+"/{component}/uploads/{upload}", a.appendUpload)
+	a.handlePublic("POST /api/v1/webhooks/{id}", a.webhook)
+	a.handle("POST /api/v1/images/prepare", a.prepareImages)
 	a.handlePublic("PUT "+c+"/{component}/endpoints", a.registerEndpoints)
 
 	a.handle("GET "+c+"/{component}/envs", a.listEnvs)
@@ -110,6 +116,7 @@ func (a *API) registerRoutes() {
 	a.handle("GET /api/v1/teams/{team}/events", a.listTeamEvents)
 	a.handle("GET /api/v1/events", a.listEvents)
 	a.handle("GET /api/v1/events/{id}", a.getEvent)
+	a.handle("POST /api/v1/events/{id}/cancel", a.cancelEvent)
 	a.handle("GET /api/v1/events/{id}/log", a.eventLog)
 	a.handle("GET /api/v1/events/{id}/log/ws", a.eventLogWebSocket)
 }

@@ -65,6 +65,13 @@ type plan struct {
 }
 
 // forward sends the request to one of ups and streams the answer back.
+//
+// A request goes again, on a new connection, when nothing of it can have
+// been acted on: a kept-alive connection the instance had closed (its idle
+// timeout, a restart) takes it to the same instance; a refused connection,
+// or a new one closed before any answer, takes it once to the next
+// instance, as instances come and go. Only requests that can be sent twice
+// (no body, idempotent method) go again after they were written.
 func (p *Proxy) forward(x *exchange, ups []string) {
 	r := x.r
 	pl := plan{uri: upstreamURI(r, x.route), t: p.timeouts(x.route)}
@@ -83,38 +90,65 @@ func (p *Proxy) forward(x *exchange, ups []string) {
 	}
 	pl.replayable = pl.body == bodyNone && idempotent(r)
 
-	i := int(p.next.Add(1) % uint64(len(ups)))
-	addr := ups[i]
-	triedNext, fresh := false, false
+	pick := p.next.Add(1)
+	addr := ups[pick%uint64(len(ups))]
+	moves, fresh := 0, false
 	for {
 		x.rec.Upstream = addr
 		uc, err := p.pool.get(r.Context(), addr, pl.t.Connect, x.start, fresh, !pl.replayable)
-		if err != nil {
-			// A refused connection sent nothing: while instances come and
-			// go, the next one may well be up.
-			if errors.Is(err, syscall.ECONNREFUSED) && !triedNext && len(ups) > 1 && r.Context().Err() == nil {
-				triedNext, fresh = true, false
-				i = (i + 1) % len(ups)
-				addr = ups[i]
+		var again bool
+		if err == nil {
+			if err, again = p.roundTrip(x, uc, &pl); err == nil {
+				return
+			}
+			if again && uc.reused {
+				fresh = true // the same instance, on a new connection
 				continue
 			}
-			p.upstreamFailed(x, err)
-			return
+		} else {
+			// Nothing was sent: refused, or reset by a listener closing.
+			again = errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 		}
-		if !p.roundTrip(x, uc, &pl) {
-			return
+		// A few moves: while instances are replaced, the list a slow
+		// request started with can be two changes old.
+		if again && moves < maxMoves && r.Context().Err() == nil {
+			if next, ok := nextInstance(x.route, addr, pick); ok {
+				addr, fresh = next, false
+				moves++
+				continue
+			}
 		}
-		// A keep-alive connection was closed under the request before any
-		// answer: go again on a new connection.
-		fresh = true
+		p.upstreamFailed(x, err)
+		return
 	}
 }
 
+const maxMoves = 3
+
+// nextInstance is the instance after failed in the route's list as it is
+// now (the list the request started with may be out of date already).
+func nextInstance(route *Route, failed string, pick uint64) (string, bool) {
+	ups := route.Upstreams()
+	for i, a := range ups {
+		if a == failed {
+			if next := ups[(i+1)%len(ups)]; next != failed {
+				return next, true
+			}
+			return "", false
+		}
+	}
+	if len(ups) == 0 {
+		return "", false
+	}
+	return ups[pick%uint64(len(ups))], true
+}
+
 // roundTrip sends the request on uc and streams the answer to the client.
-// It returns true when the request may go again on a new connection: uc
-// was a kept-alive one the instance had closed before answering anything,
-// and the request can be sent twice.
-func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (retry bool) {
+// It returns an error when the gateway must answer instead (the caller
+// classifies it), with again set when the request may go again on
+// another connection: nothing of the answer came, and either nothing was
+// sent or the request can be sent twice.
+func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (err error, again bool) {
 	r, w := x.r, x.w
 	if uc.rdSet && pl.body != bodyNone {
 		_ = uc.conn.SetReadDeadline(time.Time{})
@@ -127,7 +161,6 @@ func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (retry bool) {
 
 	h := w.Header()
 	var hd respHead
-	var err error
 	if pl.body == bodyNone {
 		_ = uc.conn.SetReadDeadline(x.start.Add(pl.t.Read))
 		uc.rdSet = true
@@ -161,30 +194,25 @@ func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (retry bool) {
 		}
 		stop()
 		uc.close()
-		if pl.replayable && uc.reused && !hd.started && isStale(err) && r.Context().Err() == nil {
-			clear(h)
-			return true
-		}
-		p.upstreamFailed(x, err)
-		return false
+		clear(h)
+		return err, pl.replayable && !hd.started && isStale(err)
 	}
 	if hd.status == http.StatusSwitchingProtocols {
-		if pl.upgrade == "" || !strings.EqualFold(hd.upgrade, pl.upgrade) {
-			stop()
-			if pl.body != bodyNone {
-				x.finishBody(uc)
-			}
-			uc.close()
-			p.upstreamFailed(x, &badResponseError{"101 Switching Protocols to " + strconv.Quote(hd.upgrade) + " unasked"})
-			return false
+		stop := stop()
+		if pl.body != bodyNone {
+			x.finishBody(uc)
 		}
-		if !stop() {
+		if pl.upgrade == "" || !strings.EqualFold(hd.upgrade, pl.upgrade) {
+			uc.close()
+			return &badResponseError{"101 Switching Protocols to " + strconv.Quote(hd.upgrade) + " unasked"}, false
+		}
+		if !stop {
 			uc.close()
 			x.rec.Status = StatusClientClosed
-			return false
+			return nil, false
 		}
 		p.tunnel(x, uc, &hd)
-		return false
+		return nil, false
 	}
 	if pl.upgrade != "" {
 		hd.close = true // the instance declined to switch; it may still expect to
@@ -222,18 +250,18 @@ func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (retry bool) {
 	if !stop() {
 		reusable = false // the deadlines are poisoned
 	}
-	switch {
-	case werr != nil:
-		x.rec.Cause = "" // the client left mid-answer; nothing to tell anyone
-	case rerr != nil:
-		p.upstreamFailed(x, rerr)
-	}
 	if reusable && uc.br.Buffered() == 0 {
 		p.pool.put(uc, x.start)
 	} else {
 		uc.close()
 	}
-	return false
+	switch {
+	case werr != nil:
+		// The client left mid-answer; nothing to tell anyone.
+	case rerr != nil:
+		return rerr, false
+	}
+	return nil, false
 }
 
 // isStale tells a kept-alive connection the instance had closed (its
@@ -374,9 +402,7 @@ func (x *exchange) pump(br *bufio.Reader, n int64) (rerr, werr error) {
 			}
 			continue
 		}
-		if f, ok := w.(http.Flusher); ok && x.rec.BytesOut > 0 {
-			f.Flush()
-		}
+		x.flush()
 		if bufp == nil {
 			bufp = copyBufPool.Get().(*[]byte)
 		}
@@ -410,11 +436,23 @@ func (x *exchange) pump(br *bufio.Reader, n int64) (rerr, werr error) {
 	return nil, nil
 }
 
+// flush sends the client what it has so far, before the gateway waits for
+// the instance: a streamed answer (server-sent events, a long poll's head)
+// must not sit in a buffer.
+func (x *exchange) flush() {
+	if f, ok := x.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 // copyChunked decodes a chunked body to the client; its trailer fields go
 // to the client as trailers.
 func (x *exchange) copyChunked(br *bufio.Reader, h http.Header) (rerr, werr error) {
 	total := 0
 	for {
+		if br.Buffered() == 0 {
+			x.flush()
+		}
 		line, err := readLine(br, &total)
 		if err != nil {
 			return eofUnexpected(err), nil

@@ -210,12 +210,16 @@ func (p *Proxy) timeouts(r *Route) Timeouts {
 // fail answers with the gateway's own page, unless the response has
 // already started (then the client can only be cut off).
 func (p *Proxy) fail(x *exchange, f Failure, err error) {
-	x.rec.Status, x.rec.Cause = f.Status, f.Cause
+	x.rec.Cause = f.Cause
+	f.RequestID = x.rec.RequestID
 	if x.wroteHeader {
+		// The record keeps the status the client got.
 		x.abort = true
+		slog.Info("gateway error mid-answer", "cause", f.Cause, "host", x.r.Host, "path", x.r.URL.Path,
+			"component", f.Component, "upstream", x.rec.Upstream, "request_id", f.RequestID, "err", err)
 		return
 	}
-	f.RequestID = x.rec.RequestID
+	x.rec.Status = f.Status
 	if err != nil {
 		slog.Info("gateway error", "status", f.Status, "cause", f.Cause, "host", x.r.Host, "path", x.r.URL.Path,
 			"component", f.Component, "upstream", x.rec.Upstream, "request_id", f.RequestID, "err", err)
@@ -236,9 +240,8 @@ func (p *Proxy) upstreamFailed(x *exchange, err error) {
 	var bad *badResponseError
 	switch {
 	case clientGone(x.r, err):
-		x.rec.Status, x.rec.Cause = StatusClientClosed, ""
-		if x.wroteHeader {
-			x.abort = true
+		if !x.wroteHeader {
+			x.rec.Status = StatusClientClosed
 		}
 		return
 	case errors.Is(err, errBodyTooLarge):

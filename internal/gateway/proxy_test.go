@@ -765,6 +765,7 @@ func TestLargeBodiesStream(t *testing.T) {
 
 	// Both ways at once: each piece comes back before the next is sent.
 	pr, pw := io.Pipe()
+	defer pw.Close()
 	req, _ = http.NewRequest("POST", f.url+"/duplex", pr)
 	req.Host = "big.test"
 	type result struct {

@@ -63,6 +63,12 @@ type Component struct {
 	// RestartPending says why the running instances are out of date (a
 	// dependency's connection info changed); a restart applies it.
 	RestartPending string `json:"restart_pending,omitempty"`
+	// BuildState is "building" while a build runs and "failed" after one
+	// failed (the last good version keeps running); "" otherwise.
+	BuildState   string `json:"build_state,omitempty"`
+	BuildMessage string `json:"build_message,omitempty"`
+	// WebhookSecret verifies git push webhooks for a source component.
+	WebhookSecret string `json:"-"`
 	// Gated means desired running but held back until every dependency
 	// is ready (status waiting); the worker starts it then.
 	Gated bool `json:"-"`
@@ -86,6 +92,16 @@ type Source struct {
 	Subdir     string `json:"subdir,omitempty"`
 	Language   string `json:"language,omitempty"` // overrides detection
 	Dockerfile string `json:"dockerfile,omitempty"`
+	// Credentials for the repository: a username with a password or
+	// token (https), or a private key (ssh). Secret: answers mask them.
+	Username   string `json:"username,omitempty"`
+	Password   string `json:"password,omitempty"`
+	SSHKey     string `json:"ssh_key,omitempty"`
+	Submodules bool   `json:"submodules,omitempty"`
+	// Image is the reference to re-tag into the hub (type image).
+	Image string `json:"image,omitempty"`
+	// BuildTimeout bounds a build in seconds; 0 takes the server's.
+	BuildTimeout int `json:"build_timeout,omitempty"`
 }
 
 // Protocol of a port.

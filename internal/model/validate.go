@@ -233,8 +233,8 @@ func (c *Component) Validate() error {
 			return err
 		}
 	case KindSource:
-		if c.Source == nil || (c.Source.URL == "" && c.Source.Type != "package") {
-			return invalid("source.url", "is required for kind source (a git URL, or source.type \"package\" for an upload)")
+		if err := c.Source.Validate(); err != nil {
+			return err
 		}
 	case KindThirdParty:
 		for i, ep := range c.Endpoints {
@@ -470,4 +470,67 @@ func (r *TCPRule) Validate() error {
 		return err
 	}
 	return ValidatePort("port", r.Port)
+}
+
+// Source types.
+const (
+	SourceGit     = "git"
+	SourcePackage = "package"
+	SourceImage   = "image"
+)
+
+// Validate checks a source and fills its type: git when a URL is given.
+func (s *Source) Validate() error {
+	if s == nil {
+		return invalid("source", "is required for kind source: {\"url\": GIT_URL}, {\"type\": \"package\"} for an upload, or {\"type\": \"image\", \"image\": REF}")
+	}
+	if s.Type == "" {
+		s.Type = SourceGit
+		if s.Image != "" && s.URL == "" {
+			s.Type = SourceImage
+		}
+	}
+	switch s.Type {
+	case SourceGit:
+		if s.URL == "" {
+			return invalid("source.url", "is required for a git source (https://..., ssh://... or git@host:path)")
+		}
+		if (s.Branch != "" && s.Tag != "") || (s.Branch != "" && s.Commit != "") || (s.Tag != "" && s.Commit != "") {
+			return invalid("source", "give one of branch, tag or commit, not several")
+		}
+		for field, v := range map[string]string{"source.branch": s.Branch, "source.tag": s.Tag} {
+			if strings.HasPrefix(v, "-") || strings.ContainsAny(v, " \t\n\r~^:?*[\\") || strings.Contains(v, "..") {
+				return invalid(field, "is not a valid git ref name (got %q)", v)
+			}
+		}
+		if s.Commit != "" && !isHex(s.Commit) {
+			return invalid("source.commit", "must be a hexadecimal commit id (got %q)", s.Commit)
+		}
+	case SourcePackage:
+	case SourceImage:
+		if err := ValidateImage("source.image", s.Image); err != nil {
+			return err
+		}
+	default:
+		return invalid("source.type", "must be git, package or image (got %q)", s.Type)
+	}
+	if s.Subdir != "" && (strings.HasPrefix(s.Subdir, "/") || strings.Contains(s.Subdir, "..")) {
+		return invalid("source.subdir", "must be a relative path inside the repository (got %q)", s.Subdir)
+	}
+	if s.BuildTimeout < 0 || s.BuildTimeout > 24*3600 {
+		return invalid("source.build_timeout", "must be between 0 (the server's default) and 86400 seconds (got %d)", s.BuildTimeout)
+	}
+	return nil
+}
+
+func isHex(s string) bool {
+	if len(s) < 4 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
 }

@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/berth-platform/berth/internal/api"
+	"github.com/berth-platform/berth/internal/build/buildkit"
 	"github.com/berth-platform/berth/internal/events"
 	"github.com/berth-platform/berth/internal/gateway"
+	"github.com/berth-platform/berth/internal/hub"
 	"github.com/berth-platform/berth/internal/runtime"
 	"github.com/berth-platform/berth/internal/runtime/containerd"
 	"github.com/berth-platform/berth/internal/store"
@@ -37,8 +39,23 @@ type Config struct {
 	Domain string
 	// ACME issues certificates for rules with auto_tls.
 	ACMEDirectory, ACMEEmail, ACMECA string
-	Workers                          int
-	LogLevel                         slog.Level
+	// BuildKitAddress uses a running buildkitd instead of berth's own.
+	BuildKitAddress string
+	// Registry pushes builds to an external registry (host[/prefix])
+	// instead of the hub.
+	Registry string
+	// KeepVersions is how many versions a component keeps.
+	KeepVersions int
+	// BuildTimeout bounds builds that do not set their own.
+	BuildTimeout time.Duration
+	// ImageMirror prefixes official base images (a registry mirror).
+	ImageMirror string
+	// BuildEnv are NAME=value pairs every build gets.
+	BuildEnv []string
+	// UploadMax bounds an uploaded package, in bytes.
+	UploadMax int64
+	Workers   int
+	LogLevel  slog.Level
 	// ResetAdminToken issues a new admin token and revokes the old one.
 	ResetAdminToken bool
 	// Runtime is the engine that runs components: "containerd" (default)
@@ -83,10 +100,16 @@ func Run(ctx context.Context, cfg Config) error {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: cfg.LogLevel})))
 	slog.Info("berth starting", "version", Version, "data", dir.path, "pid", os.Getpid())
 
-	names := []string{"store", "event log", "containerd", "gateway", "api", "worker"}
-	if cfg.Runtime == "none" {
-		names = []string{"store", "event log", "gateway", "api", "worker"}
+	builds := cfg.Runtime != "none" || cfg.BuildKitAddress != ""
+	names := []string{"store", "event log"}
+	if cfg.Runtime != "none" {
+		names = append(names, "containerd")
 	}
+	names = append(names, "hub", "gateway", "api")
+	if builds {
+		names = append(names, "buildkit")
+	}
+	names = append(names, "worker")
 	ph := newPhases(cfg.Out, logPath, names...)
 	fmt.Fprintf(cfg.Out, "  ✓ %-12s %-48s\n", "data", dir.path)
 
@@ -147,6 +170,19 @@ func Run(ctx context.Context, cfg Config) error {
 		defer driver.Close()
 	}
 
+	var imageHub *hub.Hub
+	err = ph.run("hub", func() (string, error) {
+		imageHub, err = hub.New(ctx, hub.Config{Root: dir.file("hub"), Auth: api.HubAuthenticator(st)})
+		if err != nil {
+			return "", err
+		}
+		return "OCI registry at /v2/ on the API address, storage " + dir.file("hub"), nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer imageHub.Close()
+
 	var reconciler *worker.Reconciler
 	var endpoints worker.EndpointSource
 	if driver != nil {
@@ -178,11 +214,15 @@ func Run(ctx context.Context, cfg Config) error {
 
 	apiCfg := api.Config{
 		Store: st, Log: evlog, Tasks: runner, Runtime: driver, TCPPortLow: lo, TCPPortHigh: hi, Health: ph.health,
-		Mount:   map[string]http.Handler{"GET /{$}": web.Handler()},
-		Gateway: gwInfo, Collectors: gw.Collectors(),
+		Mount:   map[string]http.Handler{"GET /{$}": web.Handler(), "/v2/": imageHub.Handler()},
+		Gateway: gwInfo, Collectors: gw.Collectors(), Cancel: runner.Cancel,
 	}
 	if reconciler != nil {
 		apiCfg.ThirdParty, apiCfg.Addresses = reconciler.ThirdParty, reconciler.Addresses
+	}
+	if builds {
+		// Filled in by the buildkit phase, before the worker takes tasks.
+		apiCfg.Builds = &api.BuildsInfo{}
 	}
 	handler := api.New(apiCfg)
 	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
@@ -203,6 +243,43 @@ func Run(ctx context.Context, cfg Config) error {
 		return fail(err)
 	}
 	defer shutdownHTTP(httpSrv)
+
+	if builds {
+		reg := imageRegistry(cfg, imageHub, hubHost(ln.Addr()))
+		var stopBuildKit func()
+		err = ph.run("buildkit", func() (string, error) {
+			var detail string
+			var builder *buildkit.Builder
+			builder, stopBuildKit, detail, err = startBuildKit(ctx, cfg, dir, reg)
+			if err != nil {
+				return "", err
+			}
+			b := worker.NewBuilds(st, tasks)
+			b.Builder, b.Registry, b.WorkDir, b.BaseImagesDir = builder, reg, dir.file("builds"), dir.file("baseimages")
+			b.Uploads = uploadAreas(dir.file("uploads"), cfg.UploadMax)
+			b.MirrorPrefix, b.BuildEnv = cfg.ImageMirror, buildEnv(cfg)
+			if cfg.KeepVersions > 0 {
+				b.KeepVersions = cfg.KeepVersions
+			}
+			if cfg.BuildTimeout > 0 {
+				b.Timeout = cfg.BuildTimeout
+			}
+			b.Register(runner)
+			apiCfg.Builds.Uploads, apiCfg.Builds.PrepareImages = b.Uploads, cfg.Registry == ""
+			if reconciler != nil {
+				reconciler.Registry = reg
+			}
+			return detail + ", images to " + reg.Prefix, nil
+		})
+		if err != nil {
+			var pe *PhaseError
+			if errors.As(err, &pe) && cfg.BuildKitAddress == "" {
+				pe.LogFile = dir.file("logs", "buildkitd.log")
+			}
+			return fail(err)
+		}
+		defer stopBuildKit()
+	}
 
 	err = ph.run("worker", func() (string, error) {
 		if reconciler != nil {

@@ -37,6 +37,9 @@ type componentSpec struct {
 	InjectedEnv         []string `json:"injected_env"`
 	RestartPending      string   `json:"restart_pending"`
 	Gated               bool     `json:"gated"`
+	BuildState          string   `json:"build_state"`
+	BuildMessage        string   `json:"build_message"`
+	WebhookSecret       string   `json:"webhook_secret"`
 }
 
 // probeSpec shadows model.Probe's omitempty Command for the same reason.
@@ -70,6 +73,7 @@ func specOf(c *model.Component) (string, error) {
 		RestartEvent:        c.RestartEvent,
 		RegisteredEndpoints: c.RegisteredEndpoints, EndpointKey: c.EndpointKey,
 		InjectedEnv: c.InjectedEnv, RestartPending: c.RestartPending, Gated: c.Gated,
+		BuildState: c.BuildState, BuildMessage: c.BuildMessage, WebhookSecret: c.WebhookSecret,
 	})
 }
 
@@ -81,6 +85,7 @@ func (sp *componentSpec) applyTo(c *model.Component) {
 	c.RestartEvent = sp.RestartEvent
 	c.RegisteredEndpoints, c.EndpointKey = sp.RegisteredEndpoints, sp.EndpointKey
 	c.InjectedEnv, c.RestartPending, c.Gated = sp.InjectedEnv, sp.RestartPending, sp.Gated
+	c.BuildState, c.BuildMessage, c.WebhookSecret = sp.BuildState, sp.BuildMessage, sp.WebhookSecret
 }
 
 // CreateComponent stores c at revision 1.

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	goruntime "runtime"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -71,7 +72,18 @@ func Busybox() (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"sh"}})
+	img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"sh"}})
+	if err != nil {
+		return nil, err
+	}
+	// BuildKit refuses to export an image built FROM one without a platform.
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", goruntime.GOARCH
+	return mutate.ConfigFile(img, cf)
 }
 
 // Registry is an in-memory OCI registry on loopback.

@@ -118,6 +118,10 @@ func (ct *ComponentTasks) mutate(ctx context.Context, id string, fn func(c *mode
 // first report on it.
 func transitionStatus(c *model.Component) (model.ComponentStatus, string) {
 	switch {
+	case c.BuildState == "building":
+		return model.StatusBuilding, c.BuildMessage
+	case c.BuildState == "failed":
+		return model.StatusBuildFailure, buildFailureMessage(c)
 	case c.Desired == model.DesiredUndeployed:
 		return model.StatusUndeploy, ""
 	case c.Desired == model.DesiredStopped || c.Instances == 0:

@@ -21,6 +21,9 @@ type Reconciler struct {
 	interval time.Duration
 	// ThirdParty watches the endpoints of thirdparty components.
 	ThirdParty *ThirdParty
+	// Registry is where builds push; the runtime pulls from it with these
+	// credentials. Nil when nothing is built.
+	Registry *ImageRegistry
 }
 
 // NewReconciler returns a reconciler over driver.
@@ -75,6 +78,9 @@ func (r *Reconciler) Apply(ctx context.Context, c *model.Component, progress fun
 		}
 		if reg != nil {
 			spec.Registry = &runtime.RegistryAuth{Username: reg.Username, Password: reg.Password, PlainHTTP: reg.PlainHTTP, SkipVerify: reg.SkipVerify}
+		}
+		if r.Registry != nil && model.ImageHost(c.Image) == r.Registry.host() {
+			spec.Registry = &runtime.RegistryAuth{Username: r.Registry.Username, Password: r.Registry.Password, PlainHTTP: r.Registry.PlainHTTP}
 		}
 		if err := r.driver.Apply(ctx, spec); err != nil {
 			return fmt.Errorf("apply %s: %w", c.Alias, err)
@@ -141,6 +147,10 @@ func (r *Reconciler) syncStatuses(ctx context.Context) error {
 			status, msg = r.ThirdParty.Status(c)
 		case c.Gated:
 			status, msg, err = r.release(ctx, c)
+		case c.BuildState == "building":
+			status, msg = model.StatusBuilding, c.BuildMessage
+		case c.BuildState == "failed":
+			status, msg = model.StatusBuildFailure, buildFailureMessage(c)
 		default:
 			status, msg, err = r.Status(ctx, c)
 			if err == nil && hasDeps[c.ID] && c.Desired == model.DesiredRunning && c.DeployVersion > 0 {
@@ -285,4 +295,12 @@ func (r *Reconciler) Wait(ctx context.Context, c *model.Component, progress func
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// buildFailureMessage says why the last build failed and what still runs.
+func buildFailureMessage(c *model.Component) string {
+	if c.DeployVersion > 0 && c.Desired == model.DesiredRunning {
+		return fmt.Sprintf("%s (version %d keeps running)", c.BuildMessage, c.DeployVersion)
+	}
+	return c.BuildMessage
 }

@@ -41,6 +41,24 @@ type Runner struct {
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc // by event id
+}
+
+// ErrCancelled is why a task cancelled by a user stopped.
+var ErrCancelled = errors.New("cancelled by a user")
+
+// Cancel stops the task of an event if it runs in this server, and says
+// whether it did.
+func (r *Runner) Cancel(eventID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cancel, ok := r.running[eventID]
+	if ok {
+		cancel(ErrCancelled)
+	}
+	return ok
 }
 
 // Options configure a Runner.
@@ -66,7 +84,7 @@ func NewRunner(st store.Store, log *events.Log, opts Options) *Runner {
 	}
 	return &Runner{
 		store: st, log: log, owner: opts.Owner, lease: opts.Lease, workers: opts.Workers,
-		handlers: map[string]Handler{}, wake: make(chan struct{}, 1),
+		handlers: map[string]Handler{}, wake: make(chan struct{}, 1), running: map[string]context.CancelCauseFunc{},
 	}
 }
 
@@ -180,8 +198,17 @@ func sleep(ctx context.Context, d time.Duration) {
 
 func (r *Runner) run(ctx context.Context, task *model.Task) {
 	logger := slog.With("task", task.ID, "type", task.Type, "target", task.Target, "attempt", task.Attempts)
-	taskCtx, cancel := context.WithCancel(ctx)
+	taskCtx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(context.Canceled) }
 	defer cancel()
+	r.mu.Lock()
+	r.running[task.EventID] = cancelCause
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.running, task.EventID)
+		r.mu.Unlock()
+	}()
 	renewed := make(chan struct{})
 	go func() {
 		defer close(renewed)
@@ -202,6 +229,9 @@ func (r *Runner) run(ctx context.Context, task *model.Task) {
 		err = &Failure{Reason: "UnknownTask", Err: fmt.Errorf("no handler for task type %q", task.Type)}
 	} else {
 		err = safeRun(taskCtx, h, task, tl)
+	}
+	if errors.Is(context.Cause(taskCtx), ErrCancelled) {
+		err = &Failure{Reason: "Cancelled", Err: ErrCancelled}
 	}
 	if ctx.Err() != nil {
 		// Shutting down: leave the lease to expire so the next server resumes.

@@ -274,7 +274,13 @@ func (s *server) teamToken(team, role string) string {
 // waitEvent polls an event until it ends.
 func (s *server) waitEvent(id string) map[string]any {
 	s.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	return s.waitEventFor(id, 60*time.Second)
+}
+
+// waitEventFor waits up to timeout for an event to end.
+func (s *server) waitEventFor(id string, timeout time.Duration) map[string]any {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		var ev map[string]any
 		s.must(200, "GET", "/api/v1/events/"+id, nil).json(s.t, &ev)
@@ -283,7 +289,7 @@ func (s *server) waitEvent(id string) map[string]any {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.t.Fatalf("event %s did not end within 60s", id)
+	s.t.Fatalf("event %s did not end within %s:\n%s", id, timeout, s.eventLog(id))
 	return nil
 }
 

@@ -164,6 +164,7 @@ type layerInfo struct {
 	Setup       string    `json:"setup"`
 	Backports   bool      `json:"backports"`
 	BusyboxOnly bool      `json:"busybox_only"`
+	Dirs        []string  `json:"dirs"`
 	Base        string    `json:"base"` // the minbase's completion stamp
 	Version     string    `json:"version"`
 	Size        int64     `json:"size"` // uncompressed
@@ -172,7 +173,7 @@ type layerInfo struct {
 
 func (a layerInfo) same(b layerInfo) bool {
 	return slices.Equal(a.Packages, b.Packages) && a.Setup == b.Setup && a.Backports == b.Backports &&
-		a.BusyboxOnly == b.BusyboxOnly && a.Base == b.Base
+		a.BusyboxOnly == b.BusyboxOnly && slices.Equal(a.Dirs, b.Dirs) && a.Base == b.Base
 }
 
 // image makes (or reuses) one image's layer and pushes it.
@@ -182,7 +183,7 @@ func (p *preparer) image(ctx context.Context, base, lang, role string, s spec) (
 	layerPath := filepath.Join(dir, "layer.tar.gz")
 	infoPath := filepath.Join(dir, "layer.json")
 	stamp, _ := os.ReadFile(filepath.Join(filepath.Dir(base), "complete"))
-	want := layerInfo{Packages: s.packages, Setup: s.setup, Backports: s.backports, BusyboxOnly: s.busyboxOnly, Base: strings.TrimSpace(string(stamp))}
+	want := layerInfo{Packages: s.packages, Setup: s.setup, Backports: s.backports, BusyboxOnly: s.busyboxOnly, Dirs: s.dirs, Base: strings.TrimSpace(string(stamp))}
 	img := Image{Language: lang, Role: role}
 
 	var have layerInfo
@@ -227,6 +228,11 @@ func (p *preparer) image(ctx context.Context, base, lang, role string, s spec) (
 		}
 		version = oneLine(version)
 		rootfs = slim
+	}
+	for _, d := range s.dirs {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			return img, err
+		}
 	}
 	img.Version = version
 	p.progress("%s: installed in %s: %s", name, time.Since(start).Round(time.Second), version)

@@ -125,11 +125,11 @@ func TestPrepare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(cf.Config.Cmd, " ") != "busybox httpd -f -v -p 8080 -h /app" {
+	if strings.Join(cf.Config.Cmd, " ") != "busybox httpd -f -v -p 80 -h /usr/share/nginx/html" {
 		t.Errorf("static runner cmd %v", cf.Config.Cmd)
 	}
 	static := listFiles(t, staticRunner)
-	for _, want := range []string{"usr/bin/busybox", "usr/bin/sh", "bin", "etc/passwd", "app", "tmp"} {
+	for _, want := range []string{"usr/bin/busybox", "usr/bin/sh", "bin", "etc/passwd", "app", "tmp", "usr/share/nginx/html"} {
 		if _, ok := static[want]; !ok {
 			t.Errorf("static runner lacks %s", want)
 		}

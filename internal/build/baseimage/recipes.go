@@ -28,6 +28,8 @@ type spec struct {
 	// busyboxOnly makes the image of busybox alone (see slimRootfs); the
 	// packages must include busybox-static.
 	busyboxOnly bool
+	// dirs are created in the final root file system.
+	dirs []string
 	// env is added to the image's configuration besides PATH.
 	env []string
 	// path is prepended to the standard PATH.
@@ -74,25 +76,29 @@ var recipes = map[string]recipe{
 			env:      []string{"NPM_CONFIG_UPDATE_NOTIFIER=false", "NPM_CONFIG_FUND=false"},
 			check:    "echo node $(node --version) npm $(npm --version)",
 		},
+		// npm too: plans start apps with `npm start`.
 		runner: spec{
-			packages: []string{"nodejs", "ca-certificates", "tzdata"},
-			env:      []string{"NODE_ENV=production"},
-			check:    "echo node $(node --version)",
+			packages: []string{"nodejs", "npm", "ca-certificates", "tzdata"},
+			env:      []string{"NODE_ENV=production", "NPM_CONFIG_UPDATE_NOTIFIER=false", "NPM_CONFIG_FUND=false"},
+			check:    "echo node $(node --version) npm $(npm --version)",
 		},
 	},
 	"python": {
-		// Debian's python is "externally managed" (PEP 668): plans
-		// install into a virtual environment (python3 -m venv /app/.venv)
-		// and copy it to the runner, whose python3 is at the same path.
+		// Debian marks its python "externally managed" (PEP 668) and its
+		// pip refuses to install outside a virtual environment. In an
+		// image nothing else manages it, so PIP_BREAK_SYSTEM_PACKAGES
+		// lets a user's `pip install -r requirements.txt` work as with
+		// the official python images (berth's plans use --target, which
+		// works either way). python-is-python3: Procfiles say "python".
 		builder: spec{
-			packages: []string{"python3", "python3-pip", "python3-venv", "ca-certificates", "git"},
-			env:      []string{"PYTHONUNBUFFERED=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_CACHE_DIR=1"},
-			check:    "python3 --version && python3 -m pip --version && python3 -m venv --help >/dev/null && echo venv ok",
+			packages: []string{"python3", "python3-pip", "python3-venv", "python-is-python3", "ca-certificates", "git"},
+			env:      []string{"PYTHONUNBUFFERED=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_BREAK_SYSTEM_PACKAGES=1"},
+			check:    "python --version && python3 -m pip --version && python3 -m venv --help >/dev/null && echo venv ok",
 		},
 		runner: spec{
-			packages: []string{"python3", "ca-certificates", "tzdata"},
-			env:      []string{"PYTHONUNBUFFERED=1"},
-			check:    "python3 --version",
+			packages: []string{"python3", "python-is-python3", "ca-certificates", "tzdata"},
+			env:      []string{"PYTHONUNBUFFERED=1", "PIP_BREAK_SYSTEM_PACKAGES=1"},
+			check:    "python --version",
 		},
 	},
 	"java": {
@@ -109,7 +115,9 @@ var recipes = map[string]recipe{
 		// busybox's httpd serves the files: one static binary, no
 		// configuration, MIME types built in. Both images are busybox
 		// alone; a site that needs a build step (npm run build) is a
-		// node app.
+		// node app. The runner serves where and how nginx's official
+		// image does (/usr/share/nginx/html, port 80), so plans work
+		// with either.
 		builder: spec{
 			packages:    []string{"busybox-static"},
 			busyboxOnly: true,
@@ -118,7 +126,8 @@ var recipes = map[string]recipe{
 		runner: spec{
 			packages:    []string{"busybox-static"},
 			busyboxOnly: true,
-			cmd:         []string{"busybox", "httpd", "-f", "-v", "-p", "8080", "-h", "/app"},
+			dirs:        []string{"/usr/share/nginx/html"},
+			cmd:         []string{"busybox", "httpd", "-f", "-v", "-p", "80", "-h", "/usr/share/nginx/html"},
 			check:       "busybox | head -1 && busybox --list | grep -qx httpd",
 		},
 	},
@@ -140,9 +149,18 @@ var recipes = map[string]recipe{
 			env:      []string{"COMPOSER_ALLOW_SUPERUSER=1"},
 			check:    "php --version | head -1 && composer --version 2>/dev/null",
 		},
+		// Apache with mod_php serving /var/www/html on port 80, like the
+		// official php:apache image that plans also work with; its logs
+		// go to the container's output.
 		runner: spec{
-			packages: []string{"php-cli", "php-curl", "php-mbstring", "php-xml", "php-mysql", "php-pgsql", "ca-certificates", "tzdata"},
-			check:    "php --version | head -1",
+			packages: []string{"apache2", "libapache2-mod-php", "php-cli", "php-curl", "php-mbstring", "php-xml", "php-mysql", "php-pgsql", "ca-certificates", "tzdata"},
+			setup: `rm -f /var/www/html/index.html
+a2enmod rewrite >/dev/null
+ln -sf /dev/stdout /var/log/apache2/access.log
+ln -sf /dev/stderr /var/log/apache2/error.log
+ln -sf /dev/stdout /var/log/apache2/other_vhosts_access.log`,
+			cmd:   []string{"apache2ctl", "-D", "FOREGROUND"},
+			check: "php --version | head -1 && apache2ctl -v | head -1",
 		},
 	},
 }

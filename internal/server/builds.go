@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-platform/berth/internal/build/buildkit"
+	"github.com/berth-platform/berth/internal/build/source"
+	"github.com/berth-platform/berth/internal/hub"
+	"github.com/berth-platform/berth/internal/worker"
+)
+
+// hubHost is the address the runtime and BuildKit reach the hub at: the
+// API listener, on loopback when it listens on every address.
+func hubHost(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+}
+
+// imageRegistry is where builds push: the hub, or --registry.
+func imageRegistry(cfg Config, h *hub.Hub, host string) *worker.ImageRegistry {
+	if cfg.Registry != "" {
+		return &worker.ImageRegistry{Prefix: strings.TrimSuffix(cfg.Registry, "/"),
+			Username: os.Getenv("BERTH_REGISTRY_USERNAME"), Password: os.Getenv("BERTH_REGISTRY_PASSWORD")}
+	}
+	user, pass := h.InternalCredentials()
+	return &worker.ImageRegistry{Prefix: host, Username: user, Password: pass, PlainHTTP: true,
+		Tags: h.Tags, Delete: h.DeleteTag,
+		Collect: func(ctx context.Context) error { _, err := h.GarbageCollect(ctx); return err }}
+}
+
+// startBuildKit runs berth's own buildkitd, or checks the one named by
+// --buildkit-address, and returns the builder and a stop function.
+func startBuildKit(ctx context.Context, cfg Config, dir *dataDir, reg *worker.ImageRegistry) (*buildkit.Builder, func(), string, error) {
+	var insecure []string
+	var regs []buildkit.RegistryConfig
+	if reg.PlainHTTP {
+		insecure = append(insecure, reg.Prefix)
+		regs = append(regs, buildkit.RegistryConfig{Host: reg.Prefix, PlainHTTP: true})
+	}
+	if cfg.BuildKitAddress != "" {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := buildkit.Ping(pctx, cfg.BuildKitAddress); err != nil {
+			return nil, nil, "", fmt.Errorf("buildkitd at %s does not answer: %w", cfg.BuildKitAddress, err)
+		}
+		b := buildkit.NewBuilder(buildkit.BuilderConfig{Address: cfg.BuildKitAddress, InsecureRegistries: insecure})
+		return b, func() {}, "using " + cfg.BuildKitAddress, nil
+	}
+	d := buildkit.NewDaemon(buildkit.DaemonConfig{Dir: dir.file("buildkit"), LogPath: dir.file("logs", "buildkitd.log"), Registries: regs})
+	if err := d.Start(ctx); err != nil {
+		return nil, nil, "", err
+	}
+	b := buildkit.NewBuilder(buildkit.BuilderConfig{Address: d.Address(), InsecureRegistries: insecure})
+	return b, func() { _ = d.Stop(10 * time.Second) }, "supervised, log " + dir.file("logs", "buildkitd.log"), nil
+}
+
+// uploadAreas gives each component its own upload directory, so that an
+// upload id of one component means nothing on another.
+func uploadAreas(root string, maxBytes int64) func(componentID string) (*source.Uploads, error) {
+	var mu sync.Mutex
+	areas := map[string]*source.Uploads{}
+	return func(componentID string) (*source.Uploads, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if u, ok := areas[componentID]; ok {
+			return u, nil
+		}
+		if strings.ContainsAny(componentID, "/\\.") || componentID == "" {
+			return nil, fmt.Errorf("bad component id %q", componentID)
+		}
+		u, err := source.NewUploads(filepath.Join(root, componentID), maxBytes)
+		if err != nil {
+			return nil, err
+		}
+		areas[componentID] = u
+		return u, nil
+	}
+}
+
+// buildEnv is what every build gets: the proxies and registries of
+// berth's own environment (GOPROXY, NPM_CONFIG_REGISTRY...) and --build-env.
+func buildEnv(cfg Config) map[string]string {
+	env := map[string]string{}
+	for _, k := range []string{"GOPROXY", "GONOSUMDB", "GOSUMDB", "GOPRIVATE", "NPM_CONFIG_REGISTRY", "PIP_INDEX_URL", "PIP_TRUSTED_HOST", "MAVEN_MIRROR_URL", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"} {
+		if v := os.Getenv(k); v != "" {
+			env[k] = v
+		}
+	}
+	for _, kv := range cfg.BuildEnv {
+		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+			env[k] = v
+		}
+	}
+	return env
+}
