@@ -57,6 +57,7 @@ A phase that fails stops the server with a line naming the log to read.`,
 	f.StringVar(&cfg.ImageMirror, "image-mirror", envOr("BERTH_IMAGE_MIRROR", ""), "registry mirror prefix for the official base images (e.g. mirror.example.com/library)")
 	f.StringArrayVar(&cfg.BuildEnv, "build-env", nil, "NAME=value every build gets (repeatable); GOPROXY, NPM_CONFIG_REGISTRY... are passed from berth's environment too")
 	f.Int64Var(&cfg.UploadMax, "upload-max", 2<<30, "largest uploaded package in bytes")
+	f.StringVar(&cfg.BaseImagesDir, "base-images-dir", "", "where `berth images prepare` keeps its Debian root file systems (default DATA/baseimages)")
 	f.StringVar(&cfg.ACMECA, "acme-ca", envOr("BERTH_ACME_CA", ""), "PEM file of extra CAs to trust for the ACME directory (a private ACME server)")
 	f.IntVar(&cfg.Workers, "workers", 4, "tasks run at once")
 	f.StringVar(&logLevel, "log-level", "info", "server log level: debug, info, warn, error")

@@ -10,7 +10,6 @@ package gateway
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -74,7 +73,8 @@ type plan struct {
 // (no body, idempotent method) go again after they were written.
 func (p *Proxy) forward(x *exchange, ups []string) {
 	r := x.r
-	pl := plan{uri: upstreamURI(r, x.route), t: p.timeouts(x.route)}
+	pl := &x.plan
+	pl.uri, pl.t = upstreamURI(r, x.route), p.timeouts(x.route)
 	if r.Body != nil && r.Body != http.NoBody {
 		switch {
 		case r.ContentLength > 0:
@@ -98,7 +98,7 @@ func (p *Proxy) forward(x *exchange, ups []string) {
 		uc, err := p.pool.get(r.Context(), addr, pl.t.Connect, x.start, fresh, !pl.replayable)
 		var again bool
 		if err == nil {
-			if err, again = p.roundTrip(x, uc, &pl); err == nil {
+			if err, again = p.roundTrip(x, uc, pl); err == nil {
 				return
 			}
 			if again && uc.reused {
@@ -150,55 +150,43 @@ func nextInstance(route *Route, failed string, pick uint64) (string, bool) {
 // sent or the request can be sent twice.
 func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (err error, again bool) {
 	r, w := x.r, x.w
-	if uc.rdSet && pl.body != bodyNone {
-		_ = uc.conn.SetReadDeadline(time.Time{})
-		uc.rdSet = false
-	}
 	writeHead(uc.bw, r, pl, x.rec.RequestID)
-	// A client that leaves takes its request with it: the instance's
-	// connection is interrupted rather than left waiting for an answer.
-	stop := context.AfterFunc(r.Context(), uc.interrupt)
-
 	h := w.Header()
 	var hd respHead
 	if pl.body == bodyNone {
-		_ = uc.conn.SetReadDeadline(x.start.Add(pl.t.Read))
-		uc.rdSet = true
+		uc.watch(r.Context(), mono(x.start)+int64(pl.t.Read))
 		if err = uc.bw.Flush(); err == nil {
-			err = readHead(uc.br, h, &hd)
+			err = readHead(uc.br, h, &hd, &uc.values)
 		}
 	} else {
+		uc.watch(r.Context(), 0) // the head timeout starts when the body is sent
 		if r.ProtoMajor == 1 {
 			// The body keeps streaming while the answer does (the
 			// server would otherwise swallow what is left of it at the
 			// first response write).
 			_ = http.NewResponseController(w).EnableFullDuplex()
 		}
-		go x.sendBody(uc, pl)
-		err = readHead(uc.br, h, &hd)
+		go x.sendBody(uc)
+		err = readHead(uc.br, h, &hd, &uc.values)
 	}
 	for err == nil && hd.status < 200 && hd.status != http.StatusSwitchingProtocols {
 		clear(h) // an interim answer (100 Continue, 103): the real one follows
-		err = readHead(uc.br, h, &hd)
+		err = readHead(uc.br, h, &hd, &uc.values)
 	}
-	if pl.body != bodyNone {
-		x.mu.Lock()
-		x.gotHead = true
-		x.mu.Unlock()
-	}
+	uc.headArrived()
 	if err != nil {
 		if pl.body != bodyNone {
 			if berr := x.finishBody(uc); isFatalBodyErr(berr) {
 				err = berr // the body writer cut the exchange; its error says why
 			}
 		}
-		stop()
+		uc.unwatch()
 		uc.close()
 		clear(h)
 		return err, pl.replayable && !hd.started && isStale(err)
 	}
 	if hd.status == http.StatusSwitchingProtocols {
-		stop := stop()
+		interrupted := uc.unwatch()
 		if pl.body != bodyNone {
 			x.finishBody(uc)
 		}
@@ -206,7 +194,7 @@ func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (err error, again b
 			uc.close()
 			return &badResponseError{"101 Switching Protocols to " + strconv.Quote(hd.upgrade) + " unasked"}, false
 		}
-		if !stop {
+		if interrupted {
 			uc.close()
 			x.rec.Status = StatusClientClosed
 			return nil, false
@@ -218,18 +206,17 @@ func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (err error, again b
 		hd.close = true // the instance declined to switch; it may still expect to
 	}
 
-	// The head is in: from here on, reads wait as long as the body takes.
-	mode := hd.bodyMode(r.Method == http.MethodHead)
-	if uc.rdSet && !(mode == bodyNone || mode == bodyLength && int64(uc.br.Buffered()) >= hd.length) {
-		_ = uc.conn.SetReadDeadline(time.Time{})
-		uc.rdSet = false
+	if len(hd.spare) < cap(hd.spare) {
+		h["X-Request-Id"] = append(hd.spare, x.rec.RequestID)
+	} else {
+		h["X-Request-Id"] = []string{x.rec.RequestID}
 	}
-	h["X-Request-Id"] = []string{x.rec.RequestID}
 	w.WriteHeader(hd.status)
 	x.wroteHeader = true
 	x.rec.Status = hd.status
 
 	var rerr, werr error
+	mode := hd.bodyMode(r.Method == http.MethodHead)
 	switch mode {
 	case bodyLength:
 		rerr, werr = x.pump(uc.br, hd.length)
@@ -247,7 +234,7 @@ func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (err error, again b
 			}
 		}
 	}
-	if !stop() {
+	if uc.unwatch() {
 		reusable = false // the deadlines are poisoned
 	}
 	if reusable && uc.br.Buffered() == 0 {
@@ -280,8 +267,8 @@ func isFatalBodyErr(err error) bool {
 // sendBody streams the request body upstream; it runs beside the reading
 // of the answer, so an instance may answer early, or while the body is
 // still coming (HTTP/2 clients streaming both ways).
-func (x *exchange) sendBody(uc *upConn, pl *plan) {
-	err := x.writeBody(uc, pl)
+func (x *exchange) sendBody(uc *upConn) {
+	err := x.writeBody(uc)
 	x.mu.Lock()
 	interrupted := x.bodyInterrupted
 	if !interrupted {
@@ -292,10 +279,7 @@ func (x *exchange) sendBody(uc *upConn, pl *plan) {
 	case err == nil || !isFatalBodyErr(err):
 		// Sent, or the instance stopped reading (it may have answered):
 		// the wait for the answer's head starts now.
-		if !x.gotHead {
-			_ = uc.conn.SetReadDeadline(time.Now().Add(pl.t.Read))
-			uc.rdSet = true
-		}
+		uc.startHeadWait(mono(time.Now()) + int64(x.plan.t.Read))
 	default:
 		// The request cannot be completed: wake the reader, which takes
 		// this error as the cause.
@@ -305,7 +289,8 @@ func (x *exchange) sendBody(uc *upConn, pl *plan) {
 	x.bodyDone <- err
 }
 
-func (x *exchange) writeBody(uc *upConn, pl *plan) error {
+func (x *exchange) writeBody(uc *upConn) error {
+	pl := &x.plan
 	bufp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bufp)
 	buf := *bufp
@@ -681,7 +666,8 @@ type respHead struct {
 	te      bool // some Transfer-Encoding frames the body
 	close   bool // the connection ends with this answer
 	upgrade string
-	started bool // some of the answer arrived: the request was taken
+	started bool     // some of the answer arrived: the request was taken
+	spare   []string // what is left of the values' backing array
 }
 
 func (hd *respHead) bodyMode(head bool) bodyMode {
@@ -701,7 +687,7 @@ func (hd *respHead) bodyMode(head bool) bodyMode {
 // readHead parses a status line and header fields into hd and h. Values
 // share one backing array, and common names are interned, so a typical
 // head costs one allocation per value and one for them all.
-func readHead(br *bufio.Reader, h http.Header, hd *respHead) error {
+func readHead(br *bufio.Reader, h http.Header, hd *respHead, vc *valueCache) error {
 	*hd = respHead{length: -1}
 	if _, err := br.Peek(1); err != nil {
 		return err
@@ -732,10 +718,11 @@ func readHead(br *bufio.Reader, h http.Header, hd *respHead) error {
 		return &badResponseError{"bad status code"}
 	}
 
-	// One backing array for the values: count the lines already here.
+	// One backing array for the values: count the lines already here
+	// (one more for the gateway's X-Request-Id).
 	var vals []string
 	if b, _ := br.Peek(br.Buffered()); len(b) > 0 {
-		vals = make([]string, 0, min(bytes.Count(b, []byte{'\n'}), 64))
+		vals = make([]string, 0, min(bytes.Count(b, []byte{'\n'}), 64)+1)
 	}
 	var dropped []string // named in Connection
 	for {
@@ -795,10 +782,15 @@ func readHead(br *bufio.Reader, h http.Header, hd *respHead) error {
 		case "Keep-Alive", "Proxy-Connection", "Te", "Proxy-Authenticate":
 			continue
 		}
-		v := string(vb)
+		var v string
+		if vc != nil {
+			v = vc.get(key, vb)
+		} else {
+			v = string(vb)
+		}
 		if old, ok := h[key]; ok {
 			h[key] = append(old, v)
-		} else if len(vals) < cap(vals) {
+		} else if len(vals)+1 < cap(vals) {
 			vals = append(vals, v)
 			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
 		} else {
@@ -817,6 +809,7 @@ func readHead(br *bufio.Reader, h http.Header, hd *respHead) error {
 	for _, k := range dropped {
 		delete(h, k)
 	}
+	hd.spare = vals[len(vals):]
 	return nil
 }
 

@@ -23,13 +23,45 @@ var (
 type upConn struct {
 	conn      net.Conn
 	host      *hostPool
+	wd        *watchdog
 	br        *bufio.Reader // held while in use
 	bw        *bufio.Writer
 	reused    bool // it served a request before
-	rdSet     bool // a read deadline may still be set
 	idleSince time.Time
-	interrupt func() // made once: wakes a blocked read or write for good
 	closed    bool
+	values    valueCache
+
+	// The watchdog's view (forward_watch.go).
+	watchIdx     int
+	headDeadline atomic.Int64
+	mu           sync.Mutex
+	busy         bool
+	ctx          interface{ Err() error }
+	interrupted  bool
+}
+
+// valueCache remembers the last header values an instance sent, so the
+// same Content-Type or Server on every answer is one string, not one
+// allocation per answer.
+type valueCache struct {
+	keys, vals [8]string
+	next       int
+}
+
+func (c *valueCache) get(key string, v []byte) string {
+	for i := range c.keys {
+		if c.keys[i] == key {
+			if c.vals[i] == string(v) {
+				return c.vals[i]
+			}
+			c.vals[i] = string(v)
+			return c.vals[i]
+		}
+	}
+	i := c.next
+	c.next = (c.next + 1) % len(c.keys)
+	c.keys[i], c.vals[i] = key, string(v)
+	return c.vals[i]
 }
 
 func (uc *upConn) take() {
@@ -65,12 +97,19 @@ func (uc *upConn) close() {
 	if uc.closed {
 		return
 	}
-	uc.closed = true
-	uc.conn.Close()
+	uc.shut()
 	uc.release()
 	uc.host.mu.Lock()
 	uc.host.open--
 	uc.host.mu.Unlock()
+}
+
+// shut closes the socket and stops watching it; the caller counts it out
+// of its hostPool.
+func (uc *upConn) shut() {
+	uc.closed = true
+	uc.conn.Close()
+	uc.wd.remove(uc)
 }
 
 // upstreamPool keeps idle keep-alive connections per instance address.
@@ -82,6 +121,7 @@ type upstreamPool struct {
 	closed      atomic.Bool
 	mu          sync.Mutex // guards timer
 	timer       *time.Timer
+	watch       watchdog
 }
 
 // hostPool is one address's connections: a LIFO of idle ones, so the
@@ -132,15 +172,9 @@ func (p *upstreamPool) get(ctx context.Context, addr string, connect time.Durati
 			uc.close()
 			continue
 		}
-		if checkLive {
-			if uc.rdSet {
-				_ = uc.conn.SetReadDeadline(time.Time{})
-				uc.rdSet = false
-			}
-			if !alive(uc.conn) {
-				uc.close()
-				continue
-			}
+		if checkLive && !alive(uc.conn) {
+			uc.close()
+			continue
 		}
 		uc.take()
 		return uc, nil
@@ -169,8 +203,8 @@ func (p *upstreamPool) dial(ctx context.Context, hp *hostPool, connect time.Dura
 		hp.mu.Unlock()
 		hp = p.host(hp.addr)
 	}
-	uc := &upConn{conn: conn, host: hp}
-	uc.interrupt = func() { _ = conn.SetDeadline(aLongTimeAgo) }
+	uc := &upConn{conn: conn, host: hp, wd: &p.watch}
+	p.watch.add(uc)
 	uc.take()
 	return uc, nil
 }
@@ -185,8 +219,7 @@ func (p *upstreamPool) put(uc *upConn, now time.Time) {
 	if p.closed.Load() || len(hp.idle) >= p.maxIdle {
 		hp.open--
 		hp.mu.Unlock()
-		uc.closed = true
-		uc.conn.Close()
+		uc.shut()
 		return
 	}
 	hp.idle = append(hp.idle, uc)
@@ -203,7 +236,7 @@ func (p *upstreamPool) drain(hp *hostPool) {
 	hp.open -= len(idle)
 	hp.mu.Unlock()
 	for _, uc := range idle {
-		uc.conn.Close()
+		uc.shut()
 	}
 }
 
@@ -248,7 +281,7 @@ func (p *upstreamPool) sweep() {
 		}
 		hp.mu.Unlock()
 		for _, uc := range expired {
-			uc.conn.Close()
+			uc.shut()
 		}
 		return true
 	})

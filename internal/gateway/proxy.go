@@ -111,6 +111,7 @@ type exchange struct {
 	route *Route
 	start time.Time
 
+	plan        plan
 	wroteHeader bool
 	abort       bool // the response is cut short: the client must not take it as complete
 
@@ -118,10 +119,8 @@ type exchange struct {
 	bodyDone chan error
 	bytesIn  int64 // written by the body writer, read after bodyDone
 	mu       sync.Mutex
-	// Under mu: the answer's head arrived (the writer must not start the
-	// wait for it), the writer's error, and whether the reader has
+	// Under mu: the writer's error, and whether the reader has
 	// interrupted the writer (its error after that is the reader's doing).
-	gotHead         bool
 	bodyErr         error
 	bodyInterrupted bool
 }

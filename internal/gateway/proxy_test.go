@@ -1123,7 +1123,7 @@ func TestReadHead(t *testing.T) {
 	} {
 		h := http.Header{}
 		var hd respHead
-		err := readHead(bufio.NewReaderSize(strings.NewReader(tc.in), 16), h, &hd)
+		err := readHead(bufio.NewReaderSize(strings.NewReader(tc.in), 16), h, &hd, nil)
 		if (err != nil) != tc.err {
 			t.Errorf("%q: error %v", tc.in, err)
 			continue

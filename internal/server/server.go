@@ -54,6 +54,9 @@ type Config struct {
 	BuildEnv []string
 	// UploadMax bounds an uploaded package, in bytes.
 	UploadMax int64
+	// BaseImagesDir keeps the Debian root file systems `images prepare`
+	// makes; default DATA/baseimages. Tests share one across servers.
+	BaseImagesDir string
 	Workers   int
 	LogLevel  slog.Level
 	// ResetAdminToken issues a new admin token and revokes the old one.
@@ -256,6 +259,9 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			b := worker.NewBuilds(st, tasks)
 			b.Builder, b.Registry, b.WorkDir, b.BaseImagesDir = builder, reg, dir.file("builds"), dir.file("baseimages")
+			if cfg.BaseImagesDir != "" {
+				b.BaseImagesDir = cfg.BaseImagesDir
+			}
 			b.Uploads = uploadAreas(dir.file("uploads"), cfg.UploadMax)
 			b.MirrorPrefix, b.BuildEnv = cfg.ImageMirror, buildEnv(cfg)
 			if cfg.KeepVersions > 0 {

@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"archive/zip"
+	"bytes"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-platform/berth/internal/testgit"
+)
+
+// baseImagesCache keeps debootstrap's root file systems between test runs
+// (a cold `images prepare` downloads a few hundred MB of Debian packages).
+const baseImagesCache = "/var/cache/berth-test/baseimage"
+
+// Sample apps, each listening on $PORT (berth's plans set it to 5000).
+var languageSamples = map[string]map[string]string{
+	"go": {
+		"go.mod": "module example.com/hello\n\ngo 1.19\n\nrequire github.com/google/uuid v1.6.0\n",
+		"go.sum": "github.com/google/uuid v1.6.0 h1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0=\n" +
+			"github.com/google/uuid v1.6.0/go.mod h1:TIyPZe4MgqvfeYDBFedMoGGpEw/LqOeaOT+nhxU+yHo=\n",
+		"main.go": `package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+
+	"github.com/google/uuid"
+)
+
+func main() {
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from go %d\n", len(uuid.NewString()))
+	})
+	http.ListenAndServe(":"+os.Getenv("PORT"), nil)
+}
+`,
+	},
+	"node": {
+		"package.json": `{"name":"hello","version":"1.0.0","scripts":{"start":"node server.js"},"dependencies":{"ms":"2.1.3"}}` + "\n",
+		"package-lock.json": `{
+  "name": "hello", "version": "1.0.0", "lockfileVersion": 3, "requires": true,
+  "packages": {
+    "": {"name": "hello", "version": "1.0.0", "dependencies": {"ms": "2.1.3"}},
+    "node_modules/ms": {"version": "2.1.3", "resolved": "https://registry.npmjs.org/ms/-/ms-2.1.3.tgz",
+      "integrity": "sha512-6FlzubTLZG3J2a/NVCAleEhjzq5oxgHyaCU9yYXvcLsvoVaHJq/s5xXI6/XXP6tz7R9xAOtHnSO/tXtF3WRTlA==", "license": "MIT"}
+  }
+}
+`,
+		"server.js": "const ms = require('ms');\nrequire('http').createServer((q, r) => r.end('hello from node ' + ms('1h') + '\\n')).listen(process.env.PORT);\n",
+	},
+	"python": {
+		"requirements.txt": "# the standard library only: PyPI is not reachable here\n",
+		"app.py": `import http.server, os
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"hello from python\n")
+
+http.server.HTTPServer(("", int(os.environ["PORT"])), Hello).serve_forever()
+`,
+	},
+	"static": {"index.html": "hello from static\n"},
+}
+
+// Go (a module from the proxy), Node.js (a package from npm), Python, a
+// static site and an uploaded jar are built on offline base images made by
+// `berth images prepare` from Debian's packages, run, and answer through
+// the gateway.
+func TestBuildLanguages(t *testing.T) {
+	requireBuildKit(t)
+	if _, err := exec.LookPath("debootstrap"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("debootstrap is needed (apt-get install debootstrap; scripts/test.sh does)")
+		}
+		t.Skip("debootstrap is not installed")
+	}
+	if err := os.MkdirAll(baseImagesCache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var s *server
+	flags := runtimeFlags(t, func() string { return s.data })
+	s = startServer(t, append(flags, "--base-images-dir", baseImagesCache)...)
+	setupShop(s)
+
+	var acc struct {
+		EventID string `json:"event_id"`
+	}
+	start := time.Now()
+	s.must(202, "POST", "/api/v1/images/prepare", map[string]any{"languages": []string{"go", "node", "python", "static", "java"}}).json(t, &acc)
+	if ev := s.waitEventFor(acc.EventID, 25*time.Minute); ev["status"] != "success" {
+		t.Fatalf("images prepare: %v\n%s", ev, s.eventLog(acc.EventID))
+	}
+	t.Logf("images prepare took %s", time.Since(start).Round(time.Second))
+
+	git := testgit.Serve(t, "", "")
+	gc := s.gatewayClient(nil)
+	for lang, files := range languageSamples {
+		work := git.Repo(lang)
+		git.Commit(work, lang+" sample", files)
+		s.must(201, "POST", comps, map[string]any{
+			"alias": lang, "kind": "source", "source": map[string]any{"url": git.URL(lang)}, "memory": "256Mi",
+			"ports": []map[string]any{{"port": 5000, "protocol": "http", "outer": true}},
+		})
+		began := time.Now()
+		ev, log := s.build(lang, nil)
+		if ev["status"] != "success" {
+			t.Errorf("%s build: %v\n%s", lang, ev, log)
+			continue
+		}
+		t.Logf("%s: built and running in %s", lang, time.Since(began).Round(100*time.Millisecond))
+		if lang == "go" || lang == "node" {
+			// Unchanged source: the dependency layers come from the cache.
+			ev, log = s.build(lang, nil)
+			if ev["status"] != "success" || !strings.Contains(log, "steps from the cache") || strings.Contains(log, "0 of ") {
+				t.Errorf("%s rebuild: %v\n%s", lang, ev, log)
+			}
+		}
+		s.waitComponent(lang, 60*time.Second, func(c componentState) bool { return c.Status == "running" })
+		a := s.gatewayDo(gc, "GET", "http://"+lang+"-5000-shop.berth.test/", nil)
+		if a.Status != 200 || !strings.Contains(a.Body, "hello from "+lang) {
+			t.Errorf("%s through the gateway: %d %q", lang, a.Status, a.Body)
+		}
+	}
+
+	// An uploaded jar, compiled here with the machine's JDK.
+	jar := compileJar(t)
+	s.must(201, "POST", comps, map[string]any{
+		"alias": "jar", "kind": "source", "source": map[string]any{"type": "package"}, "memory": "512Mi",
+		"ports": []map[string]any{{"port": 5000, "protocol": "http", "outer": true}},
+	})
+	var up struct{ ID string }
+	s.must(201, "POST", comps+"/jar/uploads", map[string]any{"name": "hello.jar", "size": len(jar)}).json(t, &up)
+	req, _ := http.NewRequest("PATCH", s.url+comps+"/jar/uploads/"+up.ID, bytes.NewReader(jar))
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Upload-Offset", "0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 204 {
+		t.Fatalf("upload the jar: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	ev, log := s.build("jar", map[string]any{"upload_id": up.ID})
+	if ev["status"] != "success" || !strings.Contains(log, "java") {
+		t.Fatalf("jar build: %v\n%s", ev, log)
+	}
+	s.waitComponent("jar", 90*time.Second, func(c componentState) bool { return c.Status == "running" })
+	if a := s.gatewayDo(gc, "GET", "http://jar-5000-shop.berth.test/", nil); a.Status != 200 || !strings.Contains(a.Body, "hello from java") {
+		t.Errorf("jar through the gateway: %d %q", a.Status, a.Body)
+	}
+}
+
+// compileJar builds a runnable jar with an HTTP server on $PORT.
+func compileJar(t *testing.T) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("javac"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("javac is needed (apt-get install default-jdk-headless; scripts/test.sh does)")
+		}
+		t.Skip("no JDK")
+	}
+	dir := t.TempDir()
+	src := `import com.sun.net.httpserver.HttpServer;
+import java.net.InetSocketAddress;
+
+public class Hello {
+    public static void main(String[] args) throws Exception {
+        HttpServer s = HttpServer.create(new InetSocketAddress(Integer.parseInt(System.getenv("PORT"))), 0);
+        s.createContext("/", x -> {
+            byte[] b = "hello from java\n".getBytes();
+            x.sendResponseHeaders(200, b.length);
+            x.getResponseBody().write(b);
+            x.close();
+        });
+        s.start();
+    }
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "Hello.java"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("javac", "--release", "17", "-d", dir, filepath.Join(dir, "Hello.java")).CombinedOutput(); err != nil {
+		t.Fatalf("javac: %v\n%s", err, out)
+	}
+	class, err := os.ReadFile(filepath.Join(dir, "Hello.class"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, data := range map[string][]byte{
+		"META-INF/MANIFEST.MF": []byte("Manifest-Version: 1.0\r\nMain-Class: Hello\r\n\r\n"),
+		"Hello.class":          class,
+	} {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
