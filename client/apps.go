@@ -33,3 +33,40 @@ func (c *Client) SetAppLabels(ctx context.Context, team, app string, labels map[
 func (c *Client) DeleteApp(ctx context.Context, team, app string) error {
 	return c.delete(ctx, apiPath("teams", team, "apps", app))
 }
+
+// AppTopology returns an app as a graph of its components, their
+// dependencies and the gateway's entries.
+func (c *Client) AppTopology(ctx context.Context, team, app string) (*Topology, error) {
+	t, err := get[Topology](ctx, c, apiPath("teams", team, "apps", app, "topology"))
+	if err != nil {
+		return nil, err
+	}
+	if t.Nodes == nil {
+		t.Nodes = []TopologyNode{}
+	}
+	if t.Edges == nil {
+		t.Edges = []TopologyEdge{}
+	}
+	return t, nil
+}
+
+// StartApp starts every deployed component of an app in dependency order
+// and returns the id of the event recording it.
+func (c *Client) StartApp(ctx context.Context, team, app string) (string, error) {
+	return c.appAction(ctx, team, app, "start")
+}
+
+// StopApp stops every component of an app, dependents first.
+func (c *Client) StopApp(ctx context.Context, team, app string) (string, error) {
+	return c.appAction(ctx, team, app, "stop")
+}
+
+func (c *Client) appAction(ctx context.Context, team, app, name string) (string, error) {
+	var out struct {
+		EventID string `json:"event_id"`
+	}
+	if err := c.do(ctx, http.MethodPost, apiPath("teams", team, "apps", app, name), nil, nil, &out); err != nil {
+		return "", err
+	}
+	return out.EventID, nil
+}

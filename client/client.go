@@ -188,6 +188,11 @@ func (c *Client) do(ctx context.Context, method, p string, query url.Values, in,
 	if err != nil {
 		return err
 	}
+	return c.roundTrip(req, out)
+}
+
+// roundTrip sends req and decodes a 2xx answer into out (when not nil).
+func (c *Client) roundTrip(req *http.Request, out any) error {
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return err
@@ -201,7 +206,7 @@ func (c *Client) do(ctx context.Context, method, p string, query url.Values, in,
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decode response: %w", method, p, err)
+		return fmt.Errorf("%s %s: decode response: %w", req.Method, req.URL.Path, err)
 	}
 	return nil
 }

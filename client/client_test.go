@@ -196,3 +196,78 @@ func TestEventFilterQuery(t *testing.T) {
 		t.Fatalf("query %q", query)
 	}
 }
+
+func TestRegisterEndpointsSendsTheKeyNotTheToken(t *testing.T) {
+	var auth, key, method, path string
+	var body map[string]any
+	c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth, key, method, path = r.Header.Get("Authorization"), r.Header.Get("X-Endpoint-Key"), r.Method, r.URL.Path
+		json.NewDecoder(r.Body).Decode(&body)
+		io.WriteString(w, `{"registered":["10.0.0.7:8443"]}`)
+	}))
+	ref := ComponentRef{"acme", "shop", "pay"}
+	got, err := c.RegisterEndpoints(context.Background(), ref, "bek_key", []string{"10.0.0.7:8443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" || key != "bek_key" || method != "PUT" || path != "/api/v1/teams/acme/apps/shop/components/pay/endpoints" {
+		t.Fatalf("sent %s %s with Authorization %q, X-Endpoint-Key %q", method, path, auth, key)
+	}
+	if len(got) != 1 || got[0] != "10.0.0.7:8443" {
+		t.Fatalf("registered %v", got)
+	}
+	// No endpoints is an empty list, which clears, not null.
+	if _, err := c.RegisterEndpoints(context.Background(), ref, "bek_key", nil); err != nil {
+		t.Fatal(err)
+	}
+	if list, ok := body["endpoints"].([]any); !ok || len(list) != 0 {
+		t.Fatalf("nil endpoints sent as %v", body)
+	}
+}
+
+func TestNewEndpointsDecode(t *testing.T) {
+	var query string
+	c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		query = r.URL.RawQuery
+		switch r.URL.Path {
+		case "/api/v1/teams/t/apps/a/components/web/envs":
+			io.WriteString(w, `{"items":[{"name":"DB_HOST","value":"db","origin":"dependency db (port 5432)","secret":false}],"restart_pending":"db moved"}`)
+		case "/api/v1/teams/t/apps/a/topology":
+			io.WriteString(w, `{"nodes":[{"id":"web","kind":"image","status":"running","replicas":2,"ready":1}],"edges":null}`)
+		case "/api/v1/teams/t/apps/a/start":
+			w.WriteHeader(http.StatusAccepted)
+			io.WriteString(w, `{"event_id":"ev-abcdefghijklmnop"}`)
+		case "/api/v1/teams/t/http-rules/http-1":
+			io.WriteString(w, `{"id":"http-1","domain":"x.example.com","max_body_size":10485760,"rate_limit":2.5,"auto_tls":true}`)
+		case "/api/v1/teams/t/apps/a/components/web":
+			io.WriteString(w, `{"alias":"web","restart_pending":"db moved","ports":[{"port":80,"protocol":"http","inner":true,"outer":true,
+				"inner_address":"10.214.0.3:80","domains":["web-80-t.example.nip.io"],"urls":["http://web-80-t.example.nip.io/"]}]}`)
+		}
+	}))
+	ctx := context.Background()
+	ref := ComponentRef{"t", "a", "web"}
+	envs, err := c.EffectiveEnvs(ctx, ref)
+	if err != nil || query != "effective=1" || len(envs.Items) != 1 || envs.Items[0].Origin != "dependency db (port 5432)" || envs.RestartPending != "db moved" {
+		t.Fatalf("effective envs %+v (query %q) %v", envs, query, err)
+	}
+	topo, err := c.AppTopology(ctx, "t", "a")
+	if err != nil || len(topo.Nodes) != 1 || topo.Nodes[0].Ready != 1 || topo.Edges == nil {
+		t.Fatalf("topology %+v %v", topo, err)
+	}
+	if id, err := c.StartApp(ctx, "t", "a"); err != nil || id != "ev-abcdefghijklmnop" {
+		t.Fatalf("start app: %q %v", id, err)
+	}
+	rule, err := c.GetHTTPRule(ctx, "t", "http-1")
+	if err != nil || rule.MaxBodySize != 10<<20 || rule.RateLimit != 2.5 || !rule.AutoTLS {
+		t.Fatalf("rule %+v %v", rule, err)
+	}
+	comp, err := c.GetComponent(ctx, ref)
+	if err != nil || comp.RestartPending != "db moved" || comp.Ports[0].InnerAddress != "10.214.0.3:80" || comp.Ports[0].URLs[0] != "http://web-80-t.example.nip.io/" {
+		t.Fatalf("component %+v %v", comp, err)
+	}
+	// A port built for a request carries none of the answer-only fields.
+	b, _ := json.Marshal(Port{Port: 80, Inner: true})
+	if string(b) != `{"port":80,"inner":true,"outer":false}` {
+		t.Fatalf("port encodes as %s", b)
+	}
+}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 )
 
@@ -68,6 +69,20 @@ func (c *Client) RemovePort(ctx context.Context, ref ComponentRef, port int) err
 // ListEnvs lists a component's variables; secret values read "******".
 func (c *Client) ListEnvs(ctx context.Context, ref ComponentRef) ([]Env, error) {
 	return list[Env](ctx, c, ref.path("envs"), nil)
+}
+
+// EffectiveEnvs lists what the component's container sees at its next
+// start: its own variables over its dependencies' connection info, each
+// with its origin. Secret values read "******".
+func (c *Client) EffectiveEnvs(ctx context.Context, ref ComponentRef) (*EffectiveEnvs, error) {
+	var out EffectiveEnvs
+	if err := c.do(ctx, http.MethodGet, ref.path("envs"), url.Values{"effective": {"1"}}, nil, &out); err != nil {
+		return nil, err
+	}
+	if out.Items == nil {
+		out.Items = []EffectiveEnv{}
+	}
+	return &out, nil
 }
 
 // SetEnv creates a variable or replaces the one of the same name.
@@ -186,4 +201,55 @@ func (c *Client) Scale(ctx context.Context, ref ComponentRef, instances int) (st
 // Rollback deploys an earlier version.
 func (c *Client) Rollback(ctx context.Context, ref ComponentRef, version int64) (string, error) {
 	return c.action(ctx, ref, "rollback", map[string]int64{"version": version})
+}
+
+// GatewayErrors lists the last requests the gateway answered itself for
+// the component (it was unreachable, too slow, rate limited...), newest
+// first.
+func (c *Client) GatewayErrors(ctx context.Context, ref ComponentRef) ([]GatewayError, error) {
+	return list[GatewayError](ctx, c, ref.path("gateway-errors"), nil)
+}
+
+// ListEndpoints lists a thirdparty component's endpoints with their health.
+func (c *Client) ListEndpoints(ctx context.Context, ref ComponentRef) (*Endpoints, error) {
+	e, err := get[Endpoints](ctx, c, ref.path("endpoints"))
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range []*[]string{&e.Static, &e.Registered} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+	if e.Items == nil {
+		e.Items = []Instance{}
+	}
+	return e, nil
+}
+
+// RegisterEndpoints replaces the endpoints a thirdparty service registered
+// for itself (the static ones stay) and returns the registered list. It
+// authenticates with the component's endpoint key, not the client's token,
+// which is not sent: the service needs no berth login. An empty list
+// removes the registered endpoints.
+func (c *Client) RegisterEndpoints(ctx context.Context, ref ComponentRef, key string, endpoints []string) ([]string, error) {
+	if endpoints == nil {
+		endpoints = []string{} // null is not a list to the server
+	}
+	req, err := c.newRequest(ctx, http.MethodPut, ref.path("endpoints"), nil, map[string][]string{"endpoints": endpoints})
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Del("Authorization")
+	req.Header.Set("X-Endpoint-Key", key)
+	var out struct {
+		Registered []string `json:"registered"`
+	}
+	if err := c.roundTrip(req, &out); err != nil {
+		return nil, err
+	}
+	if out.Registered == nil {
+		out.Registered = []string{}
+	}
+	return out.Registered, nil
 }

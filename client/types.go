@@ -130,12 +130,26 @@ type Source struct {
 // Port is a container port. Inner ports are reachable by other components,
 // outer ports are published by the gateway. Protocol is http, tcp, udp or
 // grpc; empty means http.
+//
+// The last four fields are filled in answers only (a component's ports, not
+// the port list or a new port) and must stay empty in requests: the server
+// refuses fields it does not know.
 type Port struct {
 	Port     int    `json:"port"`
 	Protocol string `json:"protocol,omitempty"`
 	Alias    string `json:"alias,omitempty"`
 	Inner    bool   `json:"inner"`
 	Outer    bool   `json:"outer"`
+
+	// InnerAddress is the stable HOST:PORT other components reach an inner
+	// port of a deployed component at.
+	InnerAddress string `json:"inner_address,omitempty"`
+	// Domains and URLs say where the gateway publishes an outer HTTP port:
+	// its default domain, then the HTTP rules' domains.
+	Domains []string `json:"domains,omitempty"`
+	URLs    []string `json:"urls,omitempty"`
+	// TCPAddress is the gateway's HOST:PORT of an outer TCP or UDP port.
+	TCPAddress string `json:"tcp_address,omitempty"`
 }
 
 // PortPatch changes the fields of a port that are not nil.
@@ -261,6 +275,13 @@ type Component struct {
 	Dependencies  []string  `json:"dependencies,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
+	// RestartPending says why the running instances are out of date (a
+	// dependency's connection info changed); a restart applies it.
+	RestartPending string `json:"restart_pending,omitempty"`
+	// RegisteredEndpoints are the addresses a thirdparty service registered
+	// itself with EndpointKey (see RegisterEndpoints).
+	RegisteredEndpoints []string `json:"registered_endpoints,omitempty"`
+	EndpointKey         string   `json:"endpoint_key,omitempty"`
 }
 
 // ReadyInstances counts the instances that are running.
@@ -320,6 +341,29 @@ type HTTPRule struct {
 	Weight      int               `json:"weight"`
 	Headers     map[string]string `json:"headers,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
+	HTTPRuleOptions
+}
+
+// HTTPRuleOptions tune how the gateway forwards a rule's requests. Zero
+// values mean the gateway's defaults (5s to connect, 60s to read and to
+// send, no body or rate limit).
+type HTTPRuleOptions struct {
+	// RewritePath replaces the matched path prefix upstream: with Path
+	// "/api" and RewritePath "/", /api/x is sent as /x.
+	RewritePath    string `json:"rewrite_path,omitempty"`
+	ConnectTimeout int    `json:"connect_timeout,omitempty"` // seconds
+	ReadTimeout    int    `json:"read_timeout,omitempty"`    // seconds until the response headers
+	SendTimeout    int    `json:"send_timeout,omitempty"`    // seconds to send the request body
+	MaxBodySize    int64  `json:"max_body_size,omitempty"`   // bytes; larger bodies get 413
+	// RateLimit is in requests a second; more get 503. RateBurst is how
+	// many above the rate are accepted at once (0: the rate).
+	RateLimit float64 `json:"rate_limit,omitempty"`
+	RateBurst int     `json:"rate_burst,omitempty"`
+	// RedirectHTTPS answers plain-HTTP requests with a 308 to https.
+	RedirectHTTPS bool `json:"redirect_https,omitempty"`
+	// AutoTLS gets a certificate for the domain over ACME; not with
+	// Certificate, not for wildcard domains.
+	AutoTLS bool `json:"auto_tls,omitempty"`
 }
 
 // HTTPRuleSpec creates an HTTP rule. An empty Path means "/", Weight 0
@@ -332,17 +376,113 @@ type HTTPRuleSpec struct {
 	Certificate string            `json:"certificate,omitempty"`
 	Weight      int               `json:"weight,omitempty"`
 	Headers     map[string]string `json:"headers,omitempty"`
+	HTTPRuleOptions
 }
 
-// HTTPRulePatch changes the fields of a rule that are not nil.
+// HTTPRulePatch changes the fields of a rule that are not nil; a pointer
+// to a zero value resets an option to the gateway's default.
 type HTTPRulePatch struct {
-	Domain      *string            `json:"domain,omitempty"`
-	Path        *string            `json:"path,omitempty"`
-	Component   *string            `json:"component,omitempty"`
-	Port        *int               `json:"port,omitempty"`
-	Certificate *string            `json:"certificate,omitempty"`
-	Weight      *int               `json:"weight,omitempty"`
-	Headers     *map[string]string `json:"headers,omitempty"`
+	Domain         *string            `json:"domain,omitempty"`
+	Path           *string            `json:"path,omitempty"`
+	Component      *string            `json:"component,omitempty"`
+	Port           *int               `json:"port,omitempty"`
+	Certificate    *string            `json:"certificate,omitempty"`
+	Weight         *int               `json:"weight,omitempty"`
+	Headers        *map[string]string `json:"headers,omitempty"`
+	RewritePath    *string            `json:"rewrite_path,omitempty"`
+	ConnectTimeout *int               `json:"connect_timeout,omitempty"`
+	ReadTimeout    *int               `json:"read_timeout,omitempty"`
+	SendTimeout    *int               `json:"send_timeout,omitempty"`
+	MaxBodySize    *int64             `json:"max_body_size,omitempty"`
+	RateLimit      *float64           `json:"rate_limit,omitempty"`
+	RateBurst      *int               `json:"rate_burst,omitempty"`
+	RedirectHTTPS  *bool              `json:"redirect_https,omitempty"`
+	AutoTLS        *bool              `json:"auto_tls,omitempty"`
+}
+
+// GatewayError is a request (or TCP connection) the gateway answered
+// itself instead of a component: why a user could not reach it.
+type GatewayError struct {
+	Time time.Time `json:"time"`
+	// Status is the HTTP status answered; 0 for TCP.
+	Status int `json:"status,omitempty"`
+	// Cause is e.g. "connection refused", "no ready instance", "upstream
+	// timeout", "rate limited" or "request body too large".
+	Cause     string `json:"cause"`
+	Method    string `json:"method,omitempty"`
+	Host      string `json:"host"`
+	Path      string `json:"path,omitempty"`
+	Upstream  string `json:"upstream,omitempty"` // instance address tried
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// Topology is an app as a graph: its components (and the components of
+// other apps they depend on or that depend on them), and the gateway when
+// it publishes any of them.
+type Topology struct {
+	Nodes []TopologyNode `json:"nodes"`
+	Edges []TopologyEdge `json:"edges"`
+}
+
+// Topology node kinds besides the component kinds.
+const KindGateway = "gateway"
+
+// Topology edge types.
+const (
+	EdgeDependency = "dependency" // From needs To
+	EdgeGateway    = "gateway"    // the gateway publishes To
+)
+
+// TopologyNode is a component, or the gateway (ID and Kind "gateway").
+type TopologyNode struct {
+	ID            string `json:"id"`
+	Kind          string `json:"kind"`
+	App           string `json:"app,omitempty"`
+	Status        string `json:"status,omitempty"`
+	StatusLabel   string `json:"status_label,omitempty"`
+	StatusMessage string `json:"status_message,omitempty"`
+	Replicas      int    `json:"replicas"`
+	// Ready counts the running instances (or healthy endpoints).
+	Ready int `json:"ready"`
+}
+
+// TopologyEdge is a dependency or a gateway entry, which names the port it
+// publishes with its domains or TCP address.
+type TopologyEdge struct {
+	From       string   `json:"from"`
+	To         string   `json:"to"`
+	Type       string   `json:"type"`
+	Port       int      `json:"port,omitempty"`
+	Domains    []string `json:"domains,omitempty"`
+	TCPAddress string   `json:"tcp_address,omitempty"`
+}
+
+// EffectiveEnv is a variable as a component's container will see it.
+type EffectiveEnv struct {
+	Name  string `json:"name"`
+	Value string `json:"value"` // "******" for secrets
+	// Origin is "component", or "dependency ALIAS (port N)" or
+	// "dependency ALIAS (env of scope outer|both)".
+	Origin string `json:"origin"`
+	Secret bool   `json:"secret"`
+}
+
+// EffectiveEnvs is what the next start of a component's container sees:
+// its own variables over its dependencies' connection info, with ${NAME}
+// references expanded.
+type EffectiveEnvs struct {
+	Items []EffectiveEnv `json:"items"`
+	// RestartPending says why the running instances see something else.
+	RestartPending string `json:"restart_pending,omitempty"`
+}
+
+// Endpoints are the addresses of a thirdparty component: those of its
+// spec, those the service registered, and the health of each as an
+// Instance whose ID and Address are the endpoint.
+type Endpoints struct {
+	Static     []string   `json:"static"`
+	Registered []string   `json:"registered"`
+	Items      []Instance `json:"items"`
 }
 
 // TCPRule publishes a component port on a gateway port.

@@ -602,7 +602,7 @@ func TestParsePort(t *testing.T) {
 	}
 	for _, tc := range cases {
 		p, err := parsePort(tc.in)
-		got := fmt.Sprint(p)
+		got := fmt.Sprintf("{%d %s %s %v %v}", p.Port, p.Protocol, p.Alias, p.Inner, p.Outer)
 		if err != nil {
 			got = "error"
 		}

@@ -66,7 +66,7 @@ type componentInput struct {
 	CPU       *quantity       `json:"cpu"`
 	Cmd       *[]string       `json:"cmd"`
 	Args      *[]string       `json:"args"`
-	Ports     *[]model.Port   `json:"ports"`
+	Ports     *[]portInput    `json:"ports"`
 	Envs      *[]model.Env    `json:"envs"`
 	Volumes   *[]volumeIO     `json:"volumes"`
 	Readiness json.RawMessage `json:"readiness"`
@@ -84,6 +84,21 @@ type componentInput struct {
 	Dependencies  json.RawMessage `json:"dependencies"`
 	CreatedAt     json.RawMessage `json:"created_at"`
 	UpdatedAt     json.RawMessage `json:"updated_at"`
+	Registered    json.RawMessage `json:"registered_endpoints"`
+	EndpointKey   json.RawMessage `json:"endpoint_key"`
+	Restart       json.RawMessage `json:"restart_pending"`
+	Webhook       json.RawMessage `json:"webhook"`
+	BuildState    json.RawMessage `json:"build_state"`
+}
+
+// portInput is a port as written, accepting the read-only fields a GET
+// shows so that a client can send back what it read.
+type portInput struct {
+	model.Port
+	InnerAddress json.RawMessage `json:"inner_address"`
+	Domains      json.RawMessage `json:"domains"`
+	URLs         json.RawMessage `json:"urls"`
+	TCPAddress   json.RawMessage `json:"tcp_address"`
 }
 
 // count reads the desired number of instances from "replicas" or from
@@ -157,7 +172,10 @@ func (in *componentInput) apply(c *model.Component) error {
 		c.Args = *in.Args
 	}
 	if in.Ports != nil {
-		c.Ports = *in.Ports
+		c.Ports = make([]model.Port, len(*in.Ports))
+		for i, p := range *in.Ports {
+			c.Ports[i] = p.Port
+		}
 	}
 	if in.Envs != nil {
 		c.Envs = *in.Envs

@@ -56,7 +56,7 @@ func (a *API) view(ctx context.Context, c *model.Component) (componentView, erro
 	if err != nil {
 		return componentView{}, err
 	}
-	return viewComponent(c, deps, instances, a.innerAddresses(ctx, c), a.publications(c, httpRules, tcpRules)), nil
+	return a.forCaller(ctx, viewComponent(c, deps, instances, a.innerAddresses(ctx, c), a.publications(c, httpRules, tcpRules))), nil
 }
 
 func (a *API) listComponents(w http.ResponseWriter, r *http.Request) error {
@@ -86,8 +86,8 @@ func (a *API) listComponents(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		views = append(views, viewComponent(&comps[i], byFrom[comps[i].Alias], instances, a.innerAddresses(r.Context(), &comps[i]),
-			a.publications(&comps[i], httpRules, tcpRules)))
+		views = append(views, a.forCaller(r.Context(), viewComponent(&comps[i], byFrom[comps[i].Alias], instances, a.innerAddresses(r.Context(), &comps[i]),
+			a.publications(&comps[i], httpRules, tcpRules))))
 	}
 	writeJSON(w, http.StatusOK, items(views))
 	return nil
@@ -294,4 +294,17 @@ func validateSource(c *model.Component) error {
 		return invalidField("source.url", "%v", err)
 	}
 	return nil
+}
+
+// forCaller hides the component's own keys (endpoint key, webhook secret)
+// from viewers: with them one could redirect a thirdparty service's
+// traffic or trigger builds.
+func (a *API) forCaller(ctx context.Context, v componentView) componentView {
+	if p := principalFrom(ctx); p != nil && !p.Admin && !p.Role.AtLeast(model.RoleDeveloper) {
+		v.EndpointKey = ""
+		if v.Webhook != nil {
+			v.Webhook = &webhookView{URL: v.Webhook.URL}
+		}
+	}
+	return v
 }

@@ -28,7 +28,11 @@ func (a *API) listEnvs(w http.ResponseWriter, r *http.Request) error {
 			vars[i].Value = secretMask
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": vars, "restart_pending": c.RestartPending})
+	out := map[string]any{"items": vars}
+	if c.RestartPending != "" {
+		out["restart_pending"] = c.RestartPending
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

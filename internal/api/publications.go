@@ -39,20 +39,21 @@ func (a *API) publications(c *model.Component, httpRules []model.HTTPRule, tcpRu
 		return nil
 	}
 	out := map[int]publication{}
-	add := func(port int, domain, path string) {
+	add := func(port int, domain, path string, https bool) {
 		p := out[port]
 		p.Domains = append(p.Domains, domain)
-		p.URLs = append(p.URLs, gw.url(domain, path))
+		p.URLs = append(p.URLs, gw.url(domain, path, https))
 		out[port] = p
 	}
 	for _, p := range c.Ports {
 		if p.Outer && p.Published() {
-			add(p.Port, model.DefaultDomain(c.Alias, p.Port, c.Team, gw.BaseDomain), "/")
+			add(p.Port, model.DefaultDomain(c.Alias, p.Port, c.Team, gw.BaseDomain), "/", false)
 		}
 	}
 	for _, r := range httpRules {
 		if r.Component == c.Alias {
-			add(r.Port, r.Domain, r.Path)
+			// A rule with a certificate is reached over HTTPS.
+			add(r.Port, r.Domain, r.Path, r.Certificate != "" || r.AutoTLS || r.RedirectHTTPS)
 		}
 	}
 	for _, r := range tcpRules {
@@ -65,8 +66,8 @@ func (a *API) publications(c *model.Component, httpRules []model.HTTPRule, tcpRu
 	return out
 }
 
-func (gw *GatewayInfo) url(domain, path string) string {
-	if gw.HTTPPort == 0 && gw.HTTPSPort != 0 {
+func (gw *GatewayInfo) url(domain, path string, https bool) string {
+	if (https || gw.HTTPPort == 0) && gw.HTTPSPort != 0 {
 		return "https://" + hostPort(domain, gw.HTTPSPort, 443) + path
 	}
 	return "http://" + hostPort(domain, gw.HTTPPort, 80) + path

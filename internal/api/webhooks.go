@@ -19,7 +19,7 @@ import (
 // webhookView tells where a git host sends push events for a component.
 type webhookView struct {
 	URL    string `json:"url"` // path on berth's API address
-	Secret string `json:"secret"`
+	Secret string `json:"secret,omitempty"`
 }
 
 func viewWebhook(c *model.Component) *webhookView {

@@ -57,8 +57,8 @@ type Config struct {
 	// BaseImagesDir keeps the Debian root file systems `images prepare`
 	// makes; default DATA/baseimages. Tests share one across servers.
 	BaseImagesDir string
-	Workers   int
-	LogLevel  slog.Level
+	Workers       int
+	LogLevel      slog.Level
 	// ResetAdminToken issues a new admin token and revokes the old one.
 	ResetAdminToken bool
 	// Runtime is the engine that runs components: "containerd" (default)

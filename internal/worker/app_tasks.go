@@ -86,6 +86,9 @@ func (ct *ComponentTasks) appStart(ctx context.Context, t *model.Task, log *Task
 			return fmt.Errorf("start %s: %w", c.Alias, err)
 		}
 	}
+	if len(started) == 0 {
+		return &Failure{Reason: "NothingToStart", Err: fmt.Errorf("no component of app %s was ever deployed; deploy them first", p.App)}
+	}
 	if ct.Runtime == nil {
 		return nil
 	}

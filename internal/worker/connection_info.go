@@ -104,8 +104,29 @@ func EffectiveEnv(c *model.Component, injected []EnvVar) []EnvVar {
 // deep; unknown names stay as written, so a typo is visible in the app.
 func expand(vars []EnvVar) []EnvVar {
 	values := map[string]string{}
+	secret := map[string]bool{}
 	for _, v := range vars {
 		values[v.Name] = v.Value
+		secret[v.Name] = v.Secret
+	}
+	// A value built from a secret is a secret too, or ${PASSWORD} would
+	// show it wherever values are shown.
+	for round := 0; round < 5; round++ {
+		changed := false
+		for i := range vars {
+			if vars[i].Secret {
+				continue
+			}
+			for name := range secret {
+				if secret[name] && strings.Contains(vars[i].Value, "${"+name+"}") {
+					vars[i].Secret, secret[vars[i].Name], changed = true, true, true
+					break
+				}
+			}
+		}
+		if !changed {
+			break
+		}
 	}
 	for round := 0; round < 5; round++ {
 		changed := false

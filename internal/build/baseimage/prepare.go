@@ -217,6 +217,7 @@ func (p *preparer) image(ctx context.Context, base, lang, role string, s spec) (
 	if err != nil {
 		return img, err
 	}
+	tree := rootfs // what goes into the layer
 	if s.busyboxOnly {
 		slim := filepath.Join(dir, "slim")
 		defer func() { _ = removeTree(slim) }()
@@ -227,10 +228,10 @@ func (p *preparer) image(ctx context.Context, base, lang, role string, s spec) (
 			return img, fmt.Errorf("check %q in the busybox-only root file system failed: %w: %s", s.check, err, version)
 		}
 		version = oneLine(version)
-		rootfs = slim
+		tree = slim
 	}
 	for _, d := range s.dirs {
-		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
 			return img, err
 		}
 	}
@@ -238,7 +239,7 @@ func (p *preparer) image(ctx context.Context, base, lang, role string, s spec) (
 	p.progress("%s: installed in %s: %s", name, time.Since(start).Round(time.Second), version)
 
 	packStart := time.Now()
-	size, err := writeLayer(ctx, rootfs, layerPath+".tmp")
+	size, err := writeLayer(ctx, tree, layerPath+".tmp")
 	if err != nil {
 		_ = os.Remove(layerPath + ".tmp")
 		return img, err
