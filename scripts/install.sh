@@ -24,7 +24,9 @@ step "Installing packages"
 need=()
 # containerd, runc and the CNI plugins run the components; iptables is how
 # the bridge plugin masquerades their traffic.
-for pkg in ca-certificates git curl containerd runc containernetworking-plugins iptables iproute2; do
+# git fetches sources to build; debootstrap makes the offline base images
+# (`berth images prepare`).
+for pkg in ca-certificates git curl containerd runc containernetworking-plugins iptables iproute2 debootstrap; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -42,6 +44,11 @@ if ! command -v go >/dev/null; then
   apt-get update -qq && apt-get install -y -qq golang-go >/dev/null
 fi
 export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
+
+if ! command -v buildkitd >/dev/null; then
+  step "Building buildkitd and buildctl v0.18.2 (about 2 minutes)"
+  GOBIN=/usr/local/bin go install github.com/moby/buildkit/cmd/buildkitd@v0.18.2 github.com/moby/buildkit/cmd/buildctl@v0.18.2
+fi
 
 step "Building berth"
 go build -trimpath -o /usr/local/bin/berth ./cmd/berth

@@ -117,6 +117,7 @@ Start with "berth login URL --token TOKEN", pick a team and app with
 	add("component", newComponentCmd(c), newPsCmd(c), newEnvCmd(c), newPortCmd(c),
 		newDependencyCmd(c), newVolumeCmd(c), newVersionsCmd(c), newInstancesCmd(c), newEndpointsCmd(c))
 	add("operate", newActionCmds(c)...)
+	add("operate", newBuildCmd(c), newCancelCmd(c), newImagesCmd(c))
 	add("operate", newEventsCmd(c), newLogsCmd(c), newExecCmd(c))
 	add("gateway", newRuleCmd(c), newCertCmd(c), newGatewayCmd(c))
 	return root

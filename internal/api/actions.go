@@ -31,6 +31,17 @@ func (a *API) componentAction(action string) handlerFunc {
 		p := worker.ComponentTask{ComponentID: c.ID}
 		switch action {
 		case worker.TaskDeploy:
+			if c.Kind == model.KindSource && a.building() {
+				// Deploying source means building it (Rainbond's 构建):
+				// the build rolls the new version out.
+				id, err := a.enqueue(r, c, worker.TaskBuild, worker.BuildTask{ComponentID: c.ID},
+					fmt.Sprintf("deploy of %s accepted by %s: building it first; queued", c.Alias, principalName(r)))
+				if err != nil {
+					return err
+				}
+				writeJSON(w, http.StatusAccepted, map[string]string{"event_id": id})
+				return nil
+			}
 			if in.Image != "" {
 				if c.Kind != model.KindImage {
 					return invalidField("image", "only an image component deploys an image; this one is %s", c.Kind)

@@ -156,7 +156,7 @@ func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (err error, again b
 	if pl.body == bodyNone {
 		uc.watch(r.Context(), mono(x.start)+int64(pl.t.Read))
 		if err = uc.bw.Flush(); err == nil {
-			err = readHead(uc.br, h, &hd, &uc.values)
+			err = readHead(uc.br, h, &hd, &uc.heads)
 		}
 	} else {
 		uc.watch(r.Context(), 0) // the head timeout starts when the body is sent
@@ -167,11 +167,11 @@ func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (err error, again b
 			_ = http.NewResponseController(w).EnableFullDuplex()
 		}
 		go x.sendBody(uc)
-		err = readHead(uc.br, h, &hd, &uc.values)
+		err = readHead(uc.br, h, &hd, &uc.heads)
 	}
 	for err == nil && hd.status < 200 && hd.status != http.StatusSwitchingProtocols {
 		clear(h) // an interim answer (100 Continue, 103): the real one follows
-		err = readHead(uc.br, h, &hd, &uc.values)
+		err = readHead(uc.br, h, &hd, &uc.heads)
 	}
 	uc.headArrived()
 	if err != nil {
@@ -206,6 +206,18 @@ func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (err error, again b
 		hd.close = true // the instance declined to switch; it may still expect to
 	}
 
+	if pl.body != bodyNone && r.ProtoMajor == 1 {
+		x.mu.Lock()
+		unread := !x.bodyOver || !x.bodyComplete
+		x.mu.Unlock()
+		if unread {
+			// The instance answers before it has the whole body: the
+			// rest of the upload may go unread, and then the client's
+			// connection cannot carry another request (see
+			// closeUnreadBody).
+			h.Set("Connection", "close")
+		}
+	}
 	if len(hd.spare) < cap(hd.spare) {
 		h["X-Request-Id"] = append(hd.spare, x.rec.RequestID)
 	} else {
@@ -270,6 +282,7 @@ func isFatalBodyErr(err error) bool {
 func (x *exchange) sendBody(uc *upConn) {
 	err := x.writeBody(uc)
 	x.mu.Lock()
+	x.bodyOver = true
 	interrupted := x.bodyInterrupted
 	if !interrupted {
 		x.bodyErr = err
@@ -319,6 +332,7 @@ func (x *exchange) writeBody(uc *upConn) error {
 			}
 		}
 		if rerr == io.EOF {
+			x.bodyComplete = true
 			break
 		}
 		if rerr != nil {
@@ -338,26 +352,44 @@ func (x *exchange) writeBody(uc *upConn) error {
 // work (the answer is over, or failed), and returns the error that ended
 // the body when it ended the exchange itself.
 func (x *exchange) finishBody(uc *upConn) error {
-	var err error
 	select {
-	case err = <-x.bodyDone:
+	case err := <-x.bodyDone:
+		return err
 	default:
-		x.mu.Lock()
-		x.bodyInterrupted = true
-		err = x.bodyErr
-		x.mu.Unlock()
-		_ = uc.conn.SetDeadline(aLongTimeAgo)
-		// The writer may be waiting for the client's next bytes.
-		_ = http.NewResponseController(x.w).SetReadDeadline(aLongTimeAgo)
-		<-x.bodyDone
-		if err == nil {
-			err = errBodyUnfinished
-		}
 	}
-	return err
+	x.mu.Lock()
+	if x.bodyOver {
+		// It is done and about to say so.
+		x.mu.Unlock()
+		return <-x.bodyDone
+	}
+	x.bodyInterrupted = true
+	x.mu.Unlock()
+	_ = uc.conn.SetDeadline(aLongTimeAgo)
+	// The writer may be waiting for the client's next bytes. Over
+	// HTTP/1 that wait can only be cut by the connection's read deadline,
+	// which leaves the connection unusable: the answer says
+	// "Connection: close" then (see closeUnreadBody).
+	if x.r.ProtoMajor == 1 {
+		_ = http.NewResponseController(x.w).SetReadDeadline(aLongTimeAgo)
+	} else {
+		x.r.Body.Close()
+	}
+	<-x.bodyDone
+	return errBodyUnfinished
 }
 
 var errBodyUnfinished = errors.New("the answer ended before the request body")
+
+// closeUnreadBody reports whether an HTTP/1 answer must close the client's
+// connection because the gateway did not read the request body to its
+// end. The server would then read the rest itself after the handler, and
+// with full duplex on (roundTrip) net/http restarts its background read
+// after it has stopped it, which collides with the next request's read;
+// on a connection that closes, nothing reads next.
+func (x *exchange) closeUnreadBody() bool {
+	return x.r.ProtoMajor == 1 && x.plan.body != bodyNone && !x.bodyComplete
+}
 
 // pump copies n bytes (n < 0: until EOF) of an answer's body from br to
 // the client. It flushes before waiting for the instance, so a streamed
@@ -687,7 +719,7 @@ func (hd *respHead) bodyMode(head bool) bodyMode {
 // readHead parses a status line and header fields into hd and h. Values
 // share one backing array, and common names are interned, so a typical
 // head costs one allocation per value and one for them all.
-func readHead(br *bufio.Reader, h http.Header, hd *respHead, vc *valueCache) error {
+func readHead(br *bufio.Reader, h http.Header, hd *respHead, hc *headCache) error {
 	*hd = respHead{length: -1}
 	if _, err := br.Peek(1); err != nil {
 		return err
@@ -718,14 +750,17 @@ func readHead(br *bufio.Reader, h http.Header, hd *respHead, vc *valueCache) err
 		return &badResponseError{"bad status code"}
 	}
 
-	// One backing array for the values: count the lines already here
-	// (one more for the gateway's X-Request-Id).
+	// One backing array for the values, as many as the last head had or
+	// as there are lines here (one more for the gateway's X-Request-Id).
 	var vals []string
-	if b, _ := br.Peek(br.Buffered()); len(b) > 0 {
+	if hc != nil && hc.lines > 0 {
+		vals = make([]string, 0, hc.lines+1)
+	} else if b, _ := br.Peek(br.Buffered()); len(b) > 0 {
 		vals = make([]string, 0, min(bytes.Count(b, []byte{'\n'}), 64)+1)
 	}
 	var dropped []string // named in Connection
-	for {
+	n := 0
+	for ; ; n++ {
 		line, err := readLine(br, &total)
 		if err != nil {
 			return eofUnexpected(err)
@@ -740,11 +775,20 @@ func readHead(br *bufio.Reader, h http.Header, hd *respHead, vc *valueCache) err
 		if i <= 0 {
 			return &badResponseError{"header line without a colon"}
 		}
-		key, ok := canonicalKey(line[:i])
-		if !ok {
-			return &badResponseError{"bad header name " + strconv.Quote(string(line[:i]))}
+		kb, vb := line[:i], trimOWS(line[i+1:])
+		cached := hc != nil && n < len(hc.raw)
+		var key string
+		if cached && hc.raw[n] == string(kb) {
+			key = hc.key[n]
+		} else {
+			var ok bool
+			if key, ok = canonicalKey(kb); !ok {
+				return &badResponseError{"bad header name " + strconv.Quote(string(kb))}
+			}
+			if cached {
+				hc.raw[n], hc.key[n] = string(kb), key
+			}
 		}
-		vb := trimOWS(line[i+1:])
 		switch key {
 		case "Content-Length":
 			n, ok := parseLength(vb)
@@ -783,10 +827,14 @@ func readHead(br *bufio.Reader, h http.Header, hd *respHead, vc *valueCache) err
 			continue
 		}
 		var v string
-		if vc != nil {
-			v = vc.get(key, vb)
-		} else {
+		switch {
+		case !cached:
 			v = string(vb)
+		case hc.val[n] == string(vb):
+			v = hc.val[n]
+		default:
+			v = string(vb)
+			hc.val[n] = v
 		}
 		if old, ok := h[key]; ok {
 			h[key] = append(old, v)
@@ -810,6 +858,9 @@ func readHead(br *bufio.Reader, h http.Header, hd *respHead, vc *valueCache) err
 		delete(h, k)
 	}
 	hd.spare = vals[len(vals):]
+	if hc != nil {
+		hc.lines = n
+	}
 	return nil
 }
 

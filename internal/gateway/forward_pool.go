@@ -29,7 +29,7 @@ type upConn struct {
 	reused    bool // it served a request before
 	idleSince time.Time
 	closed    bool
-	values    valueCache
+	heads     headCache
 
 	// The watchdog's view (forward_watch.go).
 	watchIdx     int
@@ -40,28 +40,13 @@ type upConn struct {
 	interrupted  bool
 }
 
-// valueCache remembers the last header values an instance sent, so the
-// same Content-Type or Server on every answer is one string, not one
-// allocation per answer.
-type valueCache struct {
-	keys, vals [8]string
-	next       int
-}
-
-func (c *valueCache) get(key string, v []byte) string {
-	for i := range c.keys {
-		if c.keys[i] == key {
-			if c.vals[i] == string(v) {
-				return c.vals[i]
-			}
-			c.vals[i] = string(v)
-			return c.vals[i]
-		}
-	}
-	i := c.next
-	c.next = (c.next + 1) % len(c.keys)
-	c.keys[i], c.vals[i] = key, string(v)
-	return c.vals[i]
+// headCache remembers the header lines an instance sent last, by
+// position: an instance answers with the same names in the same order
+// (and often the same values), so the next head skips canonicalizing
+// names and allocating values it has seen.
+type headCache struct {
+	raw, key, val [16]string // name as sent, canonical name, value
+	lines         int        // header lines in the last head
 }
 
 func (uc *upConn) take() {

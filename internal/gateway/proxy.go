@@ -119,10 +119,12 @@ type exchange struct {
 	bodyDone chan error
 	bytesIn  int64 // written by the body writer, read after bodyDone
 	mu       sync.Mutex
-	// Under mu: the writer's error, and whether the reader has
-	// interrupted the writer (its error after that is the reader's doing).
+	// Under mu: the writer is over (it returned), its error, and whether
+	// the reader has interrupted it (its error then is the reader's doing).
+	bodyOver        bool
 	bodyErr         error
 	bodyInterrupted bool
+	bodyComplete    bool // the writer read the client's body to its end
 }
 
 var exchangePool = sync.Pool{New: func() any { return &exchange{bodyDone: make(chan error, 1)} }}
@@ -226,6 +228,9 @@ func (p *Proxy) fail(x *exchange, f Failure, err error) {
 	h := x.w.Header()
 	clear(h) // whatever an instance's broken answer left there
 	h.Set("X-Request-Id", f.RequestID)
+	if x.closeUnreadBody() {
+		h.Set("Connection", "close")
+	}
 	cw := countingWriter{ResponseWriter: x.w}
 	f.write(&cw, x.r)
 	x.wroteHeader = true

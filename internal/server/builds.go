@@ -101,10 +101,34 @@ func buildEnv(cfg Config) map[string]string {
 			env[k] = v
 		}
 	}
+	// Tools that take their CA bundle from a variable find the host's
+	// bundle where builds mount it.
+	for _, k := range []string{"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "PIP_CERT", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE"} {
+		if os.Getenv(k) != "" {
+			env[k] = "/etc/ssl/certs/ca-certificates.crt"
+		}
+	}
 	for _, kv := range cfg.BuildEnv {
 		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
 			env[k] = v
 		}
 	}
 	return env
+}
+
+// hostCABundle is what builds trust when they download: --build-ca, else
+// the host's own bundle (which carries a proxy's CA when there is one).
+func hostCABundle(cfg Config) ([]byte, error) {
+	path := cfg.BuildCA
+	if path == "" {
+		path = "/etc/ssl/certs/ca-certificates.crt"
+		if _, err := os.Stat(path); err != nil {
+			return nil, nil
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--build-ca: %w", err)
+	}
+	return b, nil
 }

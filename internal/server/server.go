@@ -52,6 +52,9 @@ type Config struct {
 	ImageMirror string
 	// BuildEnv are NAME=value pairs every build gets.
 	BuildEnv []string
+	// BuildCA is the CA bundle builds trust when they download; default
+	// the host's.
+	BuildCA string
 	// UploadMax bounds an uploaded package, in bytes.
 	UploadMax int64
 	// BaseImagesDir keeps the Debian root file systems `images prepare`
@@ -264,6 +267,9 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			b.Uploads = uploadAreas(dir.file("uploads"), cfg.UploadMax)
 			b.MirrorPrefix, b.BuildEnv = cfg.ImageMirror, buildEnv(cfg)
+			if b.CABundle, err = hostCABundle(cfg); err != nil {
+				return "", err
+			}
 			if cfg.KeepVersions > 0 {
 				b.KeepVersions = cfg.KeepVersions
 			}

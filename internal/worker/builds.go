@@ -83,6 +83,9 @@ type Builds struct {
 	// BuildEnv reaches every build (GOPROXY, NPM_CONFIG_REGISTRY...), under
 	// the component's own BUILD_* variables.
 	BuildEnv map[string]string
+	// CABundle is the PEM bundle builds trust when they download (the
+	// host's, so that a proxy's CA works); nil leaves the images' own.
+	CABundle []byte
 
 	collecting sync.Mutex
 }
@@ -140,7 +143,7 @@ func (b *Builds) build(ctx context.Context, t *model.Task, log *TaskLog) error {
 		return err
 	}
 	start := time.Now()
-	version, err := b.run(ctx, t, p, c, log)
+	version, port, err := b.run(ctx, t, p, c, log)
 	if err != nil {
 		b.fail(ctx, c, version, err, log)
 		return err
@@ -155,6 +158,12 @@ func (b *Builds) build(ctx context.Context, t *model.Task, log *TaskLog) error {
 	c, err = b.tasks.mutate(ctx, c.ID, func(c *model.Component) error {
 		c.BuildState, c.BuildMessage = "", ""
 		c.DeployVersion, c.Image, c.Desired = version.Number, version.Image, model.DesiredRunning
+		if len(c.Ports) == 0 && port > 0 {
+			// The app's own port, as the plan or its Dockerfile says.
+			c.Ports = []model.Port{{Port: port, Protocol: model.ProtoHTTP, Inner: true}}
+			c.Normalize()
+			log.Printf("build", "the app listens on port %d: added it to %s as an inner port (PATCH it with {\"outer\": true} to publish it)", port, c.Alias)
+		}
 		return nil
 	})
 	if err != nil {
@@ -195,7 +204,12 @@ func firstLine(s string) string {
 
 // run fetches, plans, builds and pushes; the returned version exists once
 // the build started (to be marked failed on error).
-func (b *Builds) run(ctx context.Context, t *model.Task, p BuildTask, c *model.Component, log *TaskLog) (*model.Version, error) {
+func (b *Builds) run(ctx context.Context, t *model.Task, p BuildTask, c *model.Component, log *TaskLog) (v *model.Version, port int, err error) {
+	v, err = b.fetchAndBuild(ctx, t, p, c, log, &port)
+	return v, port, err
+}
+
+func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, c *model.Component, log *TaskLog, port *int) (*model.Version, error) {
 	dir := filepath.Join(b.WorkDir, t.EventID)
 	if err := os.RemoveAll(dir); err != nil { // a resumed build starts over
 		return nil, err
@@ -247,11 +261,12 @@ func (b *Builds) run(ctx context.Context, t *model.Task, p BuildTask, c *model.C
 	}
 	log.Printf("build", "detected %s%s (decided by %s)", det.Language, toolSuffix(det.Tool), how)
 	pl, err := plan.Generate(det, plan.Options{BaseImages: b.baseImages(ctx), MirrorPrefix: b.MirrorPrefix,
-		BuildEnv: b.buildEnv(c), CacheScope: c.Team})
+		BuildEnv: b.buildEnv(c), CacheScope: c.Team, CABundle: len(b.CABundle) > 0})
 	if err != nil {
 		return nil, &Failure{Reason: "PlanFailed", Err: err}
 	}
 	log.Printf("build", "make code package success: %s", planSummary(pl))
+	*port = pl.Port
 
 	if err := b.store.CreateVersion(ctx, v); err != nil {
 		return nil, fmt.Errorf("record version: %w", err)
@@ -261,6 +276,7 @@ func (b *Builds) run(ctx context.Context, t *model.Task, p BuildTask, c *model.C
 		ContextDir: filepath.Join(src, pl.Context), BuildArgs: pl.BuildArgs, Push: []string{ref},
 		Auth:    map[string]buildkit.Auth{b.Registry.host(): {Username: b.Registry.Username, Password: b.Registry.Password}},
 		Timeout: b.Timeout,
+		Secrets: map[string][]byte{plan.CASecret: b.CABundle},
 		Labels:  map[string]string{"berth.component": c.Team + "/" + c.Alias, "berth.version": fmt.Sprint(v.Number)},
 	}
 	if c.Source.BuildTimeout > 0 {

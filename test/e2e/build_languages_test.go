@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/zip"
 	"bytes"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -106,9 +107,9 @@ func TestBuildLanguages(t *testing.T) {
 	for lang, files := range languageSamples {
 		work := git.Repo(lang)
 		git.Commit(work, lang+" sample", files)
+		// No port given: the build adds the one the app listens on.
 		s.must(201, "POST", comps, map[string]any{
 			"alias": lang, "kind": "source", "source": map[string]any{"url": git.URL(lang)}, "memory": "256Mi",
-			"ports": []map[string]any{{"port": 5000, "protocol": "http", "outer": true}},
 		})
 		began := time.Now()
 		ev, log := s.build(lang, nil)
@@ -116,6 +117,12 @@ func TestBuildLanguages(t *testing.T) {
 			t.Errorf("%s build: %v\n%s", lang, ev, log)
 			continue
 		}
+		port := s.component(lang).Ports
+		if len(port) != 1 {
+			t.Errorf("%s: the build did not add the app's port: %+v", lang, port)
+			continue
+		}
+		s.must(200, "PATCH", fmt.Sprintf("%s/%s/ports/%d", comps, lang, port[0].Port), map[string]any{"outer": true})
 		t.Logf("%s: built and running in %s", lang, time.Since(began).Round(100*time.Millisecond))
 		if lang == "go" || lang == "node" {
 			// Unchanged source: the dependency layers come from the cache.
@@ -125,7 +132,7 @@ func TestBuildLanguages(t *testing.T) {
 			}
 		}
 		s.waitComponent(lang, 60*time.Second, func(c componentState) bool { return c.Status == "running" })
-		a := s.gatewayDo(gc, "GET", "http://"+lang+"-5000-shop.berth.test/", nil)
+		a := s.gatewayDo(gc, "GET", fmt.Sprintf("http://%s-%d-shop.berth.test/", lang, port[0].Port), nil)
 		if a.Status != 200 || !strings.Contains(a.Body, "hello from "+lang) {
 			t.Errorf("%s through the gateway: %d %q", lang, a.Status, a.Body)
 		}
@@ -210,4 +217,3 @@ public class Hello {
 	}
 	return buf.Bytes()
 }
-

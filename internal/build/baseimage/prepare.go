@@ -118,7 +118,7 @@ func Prepare(ctx context.Context, opt Options) ([]Image, error) {
 	if err := os.MkdirAll(opt.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("images prepare: %w", err)
 	}
-	unlock, err := lockDir(opt.WorkDir)
+	unlock, err := p.lockDir(ctx, opt.WorkDir)
 	if err != nil {
 		return nil, fmt.Errorf("images prepare: %w", err)
 	}
@@ -344,17 +344,33 @@ func debianArch() string {
 	return runtime.GOARCH // amd64, arm64, ppc64le, s390x, riscv64
 }
 
-// lockDir keeps two prepares (two berth commands) off the same WorkDir.
-func lockDir(dir string) (func(), error) {
+// lockDir keeps two prepares (two berth commands, a server and a test)
+// off the same WorkDir: the second waits for the first, whose layers it
+// then reuses.
+func (p *preparer) lockDir(ctx context.Context, dir string) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s is in use by another images prepare: %w", dir, err)
+	for waited := false; ; waited = true {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", dir, err)
+		}
+		if !waited {
+			p.progress("waiting for another images prepare that uses %s", dir)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("waiting for another images prepare that uses %s: %w", dir, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	return func() { f.Close() }, nil
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,14 @@ func TestPrepare(t *testing.T) {
 		t.Fatalf("prepare: %v", err)
 	}
 	t.Logf("prepare took %s", time.Since(start).Round(time.Second))
+	{
+		left, _ := filepath.Glob(filepath.Join(cacheDir, "images", "*", "*"))
+		for _, p := range left {
+			if b := filepath.Base(p); b != "layer.tar.gz" && b != "layer.json" && b != "install.log" {
+				t.Errorf("left behind: %s", p)
+			}
+		}
+	}
 	if len(imgs) != 4 {
 		t.Fatalf("%d images, want 4: %+v", len(imgs), imgs)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/tonistiigi/fsutil"
 	"google.golang.org/grpc/codes"
@@ -89,6 +90,9 @@ type Request struct {
 	NoCache bool
 	// Timeout bounds the build; 0 means no bound besides ctx.
 	Timeout time.Duration
+	// Secrets are offered to RUN --mount=type=secret,id=ID, by id; they
+	// never land in a layer (e.g. the CA bundle builds trust).
+	Secrets map[string][]byte
 }
 
 // Result describes a finished build.
@@ -163,7 +167,7 @@ func (b *Builder) Build(ctx context.Context, req Request, progress func(Line)) (
 		// The same key for the same directory lets buildkitd send only
 		// what changed since the last build of this context.
 		SharedKey:    req.ContextDir,
-		Session:      []session.Attachable{newAuthProvider(req.Auth, b.insecure)},
+		Session:      []session.Attachable{newAuthProvider(req.Auth, b.insecure), secretsprovider.FromMap(req.Secrets)},
 		CacheImports: b.cacheImports(req),
 		CacheExports: b.cacheExports(req),
 	}

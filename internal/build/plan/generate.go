@@ -26,6 +26,10 @@ type Options struct {
 	// sets GOPROXY too. The values travel as build arguments (Plan.BuildArgs),
 	// never in the Dockerfile text, and never reach the runtime image.
 	BuildEnv map[string]string
+	// CABundle mounts the BuildKit secret "berth-ca" over the builder's CA
+	// bundle in every step that downloads, so that builds trust what the
+	// host trusts (a proxy's CA) without it landing in a layer.
+	CABundle bool
 	// Port the application listens on when neither the rainbondfile nor the
 	// runner fixes it; 0 means 5000, Rainbond's default. It is set as PORT.
 	Port int
@@ -169,9 +173,16 @@ func (g *gen) from(image, stage string) {
 	g.pulled = append(g.pulled, image)
 }
 
-// cache renders cache mounts for targets.
+// CASecret is the id of the secret CABundle mounts.
+const CASecret = "berth-ca"
+
+// cache renders cache mounts for targets (the steps that download, so the
+// CA bundle goes with them).
 func (g *gen) cache(targets ...string) string {
 	var parts []string
+	if g.opts.CABundle {
+		parts = append(parts, "--mount=type=secret,id="+CASecret+",target=/etc/ssl/certs/ca-certificates.crt,required=false")
+	}
 	for _, t := range targets {
 		m := "--mount=type=cache,target=" + t
 		if g.opts.CacheScope != "" {
