@@ -164,7 +164,7 @@ func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (err error, again b
 			// The body keeps streaming while the answer does (the
 			// server would otherwise swallow what is left of it at the
 			// first response write).
-			_ = http.NewResponseController(w).EnableFullDuplex()
+			x.duplex = http.NewResponseController(w).EnableFullDuplex() == nil
 		}
 		go x.sendBody(uc)
 		err = readHead(uc.br, h, &hd, &uc.heads)
@@ -206,11 +206,8 @@ func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (err error, again b
 		hd.close = true // the instance declined to switch; it may still expect to
 	}
 
-	if pl.body != bodyNone && r.ProtoMajor == 1 {
-		x.mu.Lock()
-		unread := !x.bodyOver || !x.bodyComplete
-		x.mu.Unlock()
-		if unread {
+	if x.duplex {
+		if !x.bodyComplete.Load() {
 			// The instance answers before it has the whole body: the
 			// rest of the upload may go unread, and then the client's
 			// connection cannot carry another request (see
@@ -312,6 +309,15 @@ func (x *exchange) writeBody(uc *upConn) error {
 	var hex [20]byte
 	for {
 		n, rerr := x.r.Body.Read(buf)
+		if rerr != nil && rerr != io.EOF {
+			return &clientBodyError{rerr}
+		}
+		eof := rerr == io.EOF
+		if eof {
+			// Known before the last bytes go up, so an answer that
+			// follows them finds the body complete.
+			x.bodyComplete.Store(true)
+		}
 		if n > 0 {
 			total += int64(n)
 			x.bytesIn = total
@@ -321,31 +327,26 @@ func (x *exchange) writeBody(uc *upConn) error {
 			if pl.body == bodyChunked {
 				uc.bw.Write(strconv.AppendInt(hex[:0], int64(n), 16))
 				uc.bw.WriteString("\r\n")
-			}
-			uc.bw.Write(buf[:n])
-			if pl.body == bodyChunked {
+				uc.bw.Write(buf[:n])
 				uc.bw.WriteString("\r\n")
+			} else {
+				uc.bw.Write(buf[:n])
 			}
+		}
+		if eof && pl.body == bodyChunked {
+			uc.bw.WriteString("0\r\n\r\n")
+		}
+		if n > 0 || eof {
 			_ = uc.conn.SetWriteDeadline(time.Now().Add(pl.t.Send))
 			if err := uc.bw.Flush(); err != nil {
 				return err
 			}
 		}
-		if rerr == io.EOF {
-			x.bodyComplete = true
-			break
-		}
-		if rerr != nil {
-			return &clientBodyError{rerr}
+		if eof {
+			_ = uc.conn.SetWriteDeadline(time.Time{})
+			return nil
 		}
 	}
-	if pl.body == bodyChunked {
-		uc.bw.WriteString("0\r\n\r\n")
-	}
-	_ = uc.conn.SetWriteDeadline(time.Now().Add(pl.t.Send))
-	err := uc.bw.Flush()
-	_ = uc.conn.SetWriteDeadline(time.Time{})
-	return err
 }
 
 // finishBody waits for the body writer, interrupting it if it is still at
@@ -358,8 +359,9 @@ func (x *exchange) finishBody(uc *upConn) error {
 	default:
 	}
 	x.mu.Lock()
-	if x.bodyOver {
-		// It is done and about to say so.
+	if x.bodyOver || x.bodyComplete.Load() {
+		// It is done and about to say so, or has read the whole body and
+		// is sending its end (bounded by the send timeout).
 		x.mu.Unlock()
 		return <-x.bodyDone
 	}
@@ -388,7 +390,7 @@ var errBodyUnfinished = errors.New("the answer ended before the request body")
 // after it has stopped it, which collides with the next request's read;
 // on a connection that closes, nothing reads next.
 func (x *exchange) closeUnreadBody() bool {
-	return x.r.ProtoMajor == 1 && x.plan.body != bodyNone && !x.bodyComplete
+	return x.duplex && !x.bodyComplete.Load()
 }
 
 // pump copies n bytes (n < 0: until EOF) of an answer's body from br to

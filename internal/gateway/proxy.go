@@ -124,7 +124,8 @@ type exchange struct {
 	bodyOver        bool
 	bodyErr         error
 	bodyInterrupted bool
-	bodyComplete    bool // the writer read the client's body to its end
+	bodyComplete    atomic.Bool // the writer read the client's body to its end
+	duplex          bool // HTTP/1 full duplex is on (see closeUnreadBody)
 }
 
 var exchangePool = sync.Pool{New: func() any { return &exchange{bodyDone: make(chan error, 1)} }}

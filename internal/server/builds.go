@@ -11,7 +11,10 @@ import (
 	"sync"
 	"time"
 
+	cr "github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/berth-platform/berth/internal/build/buildkit"
+	"github.com/berth-platform/berth/internal/build/plan"
 	"github.com/berth-platform/berth/internal/build/source"
 	"github.com/berth-platform/berth/internal/hub"
 	"github.com/berth-platform/berth/internal/worker"
@@ -131,4 +134,27 @@ func hostCABundle(cfg Config) ([]byte, error) {
 		return nil, fmt.Errorf("--build-ca: %w", err)
 	}
 	return b, nil
+}
+
+// baseImageOverrides reads --base-image LANG=BUILDER[,RUNNER] (a RUNNER
+// alone is written LANG=,RUNNER).
+func baseImageOverrides(flags []string) (plan.BaseImages, error) {
+	out := plan.BaseImages{}
+	for _, f := range flags {
+		name, refs, ok := strings.Cut(f, "=")
+		lang, known := plan.ParseLanguage(name)
+		if !ok || !known || lang == "" {
+			return nil, fmt.Errorf("--base-image %q: want LANG=BUILDER[,RUNNER] with LANG one of %s", f, strings.Join(plan.LanguageNames(), ", "))
+		}
+		builder, runner, _ := strings.Cut(refs, ",")
+		for _, ref := range []string{builder, runner} {
+			if ref != "" {
+				if _, err := cr.ParseReference(ref); err != nil {
+					return nil, fmt.Errorf("--base-image %q: %q is not an image reference: %w", f, ref, err)
+				}
+			}
+		}
+		out[lang] = plan.BaseImage{Builder: builder, Runner: runner}
+	}
+	return out, nil
 }

@@ -52,6 +52,9 @@ type Config struct {
 	ImageMirror string
 	// BuildEnv are NAME=value pairs every build gets.
 	BuildEnv []string
+	// BaseImages override builder and runner images per language
+	// (LANG=BUILDER[,RUNNER]).
+	BaseImages []string
 	// BuildCA is the CA bundle builds trust when they download; default
 	// the host's.
 	BuildCA string
@@ -268,6 +271,9 @@ func Run(ctx context.Context, cfg Config) error {
 			b.Uploads = uploadAreas(dir.file("uploads"), cfg.UploadMax)
 			b.MirrorPrefix, b.BuildEnv = cfg.ImageMirror, buildEnv(cfg)
 			if b.CABundle, err = hostCABundle(cfg); err != nil {
+				return "", err
+			}
+			if b.BaseImages, err = baseImageOverrides(cfg.BaseImages); err != nil {
 				return "", err
 			}
 			if cfg.KeepVersions > 0 {

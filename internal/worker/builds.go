@@ -162,6 +162,11 @@ func (b *Builds) build(ctx context.Context, t *model.Task, log *TaskLog) error {
 			// The app's own port, as the plan or its Dockerfile says.
 			c.Ports = []model.Port{{Port: port, Protocol: model.ProtoHTTP, Inner: true}}
 			c.Normalize()
+			if c.Readiness == nil {
+				// Ready when the app accepts connections, not when its
+				// process started: interpreters take a while to listen.
+				c.Readiness = &model.Probe{Type: model.ProbeTCP, Port: port, PeriodSeconds: 1}
+			}
 			log.Printf("build", "the app listens on port %d: added it to %s as an inner port (PATCH it with {\"outer\": true} to publish it)", port, c.Alias)
 		}
 		return nil

@@ -3,6 +3,10 @@ package e2e
 import (
 	"archive/zip"
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -221,4 +225,144 @@ func TestBuildRefusesAPathTraversalZip(t *testing.T) {
 	if ev["status"] != "failure" || !strings.Contains(log, "../../etc/cron.d/evil") {
 		t.Errorf("path traversal zip: %v\n%s", ev, log)
 	}
+}
+
+// Builds as operations: an image re-tagged into the hub, a build
+// cancelled mid-way, BUILD_* variables reaching the build, versions beyond
+// --keep-versions collected with their images, and git push webhooks.
+func TestBuildOperations(t *testing.T) {
+	requireBuildKit(t)
+	var s *server
+	flags := runtimeFlags(t, func() string { return s.data })
+	s = startServer(t, append(flags, "--keep-versions", "2")...)
+	setupShop(s)
+	base := s.pushToHub()
+
+	// An image from another registry, re-tagged into the hub and run.
+	reg := testimage.Serve("", "")
+	defer reg.Close()
+	img, err := testimage.Busybox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Push("tools/busybox:1", img); err != nil {
+		t.Fatal(err)
+	}
+	s.must(201, "POST", "/api/v1/teams/shop/registries", map[string]any{"host": reg.Host, "plain_http": true})
+	s.must(201, "POST", comps, map[string]any{"alias": "tool", "kind": "source", "memory": "16Mi",
+		"source": map[string]any{"type": "image", "image": reg.Host + "/tools/busybox:1"}, "cmd": []string{"sleep", "3600"}})
+	ev, log := s.build("tool", nil)
+	if ev["status"] != "success" || !strings.Contains(log, "re-tagged as "+s.addr+"/shop/tool:v1") {
+		t.Fatalf("image re-tag: %v\n%s", ev, log)
+	}
+
+	git := testgit.Serve(t, "", "")
+	work := git.Repo("app")
+	dockerfile := func(extra string) string {
+		return "FROM " + base + "\nARG GREETING\nRUN echo \"greeting=$GREETING\" > /greeting" + extra + "\nCMD [\"sleep\", \"3600\"]\n"
+	}
+	git.Commit(work, "v1", map[string]string{"Dockerfile": dockerfile("")})
+	var created struct {
+		ID      string
+		Webhook struct{ URL, Secret string }
+	}
+	s.must(201, "POST", comps, map[string]any{"alias": "app", "kind": "source", "memory": "16Mi",
+		"source": map[string]any{"url": git.URL("app"), "branch": "main"},
+		"envs":   []map[string]any{{"name": "BUILD_GREETING", "value": "hello-from-build-env"}}}).json(t, &created)
+
+	// A build that would take a minute, cancelled.
+	git.Commit(work, "slow", map[string]string{"Dockerfile": dockerfile(" && sleep 60")})
+	var acc struct {
+		EventID string `json:"event_id"`
+	}
+	s.must(202, "POST", comps+"/app/build", nil).json(t, &acc)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(s.eventLog(acc.EventID), "create build code job success") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	began := time.Now()
+	s.must(202, "POST", "/api/v1/events/"+acc.EventID+"/cancel", nil)
+	ev = s.waitEventFor(acc.EventID, 30*time.Second)
+	if ev["status"] != "failure" || ev["reason"] != "Cancelled" || time.Since(began) > 15*time.Second {
+		t.Errorf("cancelled build: %v after %s", ev, time.Since(began))
+	}
+
+	// Three good builds with --keep-versions 2: the oldest goes, image too.
+	git.Commit(work, "v1 again", map[string]string{"Dockerfile": dockerfile("")})
+	for i := 0; i < 3; i++ {
+		if i > 0 {
+			git.Commit(work, fmt.Sprint("change ", i), map[string]string{"README": fmt.Sprint(i)})
+		}
+		if ev, log := s.build("app", nil); ev["status"] != "success" {
+			t.Fatalf("build %d: %v\n%s", i, ev, log)
+		}
+	}
+	if got := s.exec("app", "cat", "/greeting"); !strings.Contains(got, "greeting=hello-from-build-env") {
+		t.Errorf("BUILD_GREETING did not reach the build: %q", got)
+	}
+	var versions struct{ Items []struct{ Number int64 } }
+	s.must(200, "GET", comps+"/app/versions", nil).json(t, &versions)
+	if len(versions.Items) != 2 {
+		t.Errorf("versions kept: %+v, want 2", versions.Items)
+	}
+	oldest := versions.Items[len(versions.Items)-1].Number
+	tags, err := remote.List(mustRepo(t, s.addr+"/shop/app"), remote.WithAuth(&authn.Basic{Username: "admin", Password: s.token}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range tags {
+		var n int64
+		fmt.Sscanf(tag, "v%d", &n)
+		if n < oldest {
+			t.Errorf("the image of collected version %s is still in the hub (tags %v)", tag, tags)
+		}
+	}
+
+	// Webhooks: a push to the branch builds; a bad signature or another
+	// branch does not.
+	commit := git.Commit(work, "pushed", map[string]string{"README": "pushed"})
+	push := fmt.Sprintf(`{"ref":"refs/heads/main","after":%q,"repository":{"default_branch":"main"}}`, commit)
+	hook := func(body, signature string) (int, string) {
+		req, _ := http.NewRequest("POST", s.url+created.Webhook.URL, strings.NewReader(body))
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-Hub-Signature-256", "sha256="+signature)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]string
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out["event_id"] + out["ignored"]
+	}
+	if code, _ := hook(push, sign("wrong secret", push)); code != 401 {
+		t.Errorf("webhook with a bad signature: %d", code)
+	}
+	other := strings.Replace(push, "refs/heads/main", "refs/heads/dev", 1)
+	if code, why := hook(other, sign(created.Webhook.Secret, other)); code != 200 || !strings.Contains(why, "dev") {
+		t.Errorf("push to another branch: %d %s", code, why)
+	}
+	code, id := hook(push, sign(created.Webhook.Secret, push))
+	if code != 202 {
+		t.Fatalf("webhook push: %d %s", code, id)
+	}
+	ev = s.waitEventFor(id, 2*time.Minute)
+	if log := s.eventLog(id); ev["status"] != "success" || !strings.Contains(log, "CodeVersion:"+commit) {
+		t.Errorf("webhook build: %v\n%s", ev, log)
+	}
+}
+
+func sign(secret, body string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(body))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func mustRepo(t *testing.T, repo string) name.Repository {
+	r, err := name.NewRepository(repo, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
