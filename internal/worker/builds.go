@@ -289,8 +289,20 @@ func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, 
 	}
 	if pl.UserDockerfile {
 		req.Dockerfile = pl.DockerfilePath
+		// The user's ARGs get the build variables under both names:
+		// BUILD_GREETING and GREETING.
+		req.BuildArgs = map[string]string{}
+		for k, v := range b.buildEnv(c) {
+			req.BuildArgs[k] = v
+			if short, ok := strings.CutPrefix(k, "BUILD_"); ok && short != "" {
+				req.BuildArgs[short] = v
+			}
+		}
 	} else {
 		req.DockerfileInline = pl.Dockerfile
+	}
+	if err := ignoreInContext(req.ContextDir, pl.Ignore); err != nil {
+		return nil, err
 	}
 	log.Printf("build", "create build code job success: pushing to %s", ref)
 	codeDone := false
@@ -311,6 +323,19 @@ func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, 
 	log.Printf("build", "build runtime image success: %d of %d steps from the cache", res.CacheHits, res.Steps)
 	v.Image, v.Digest = ref, res.Digest
 	return v, nil
+}
+
+// ignoreInContext keeps .git (which differs between clones of the same
+// commit, and would defeat the layer cache) and the plan's own patterns out
+// of the build context, on top of the repository's .dockerignore.
+func ignoreInContext(dir string, patterns []string) error {
+	path := filepath.Join(dir, ".dockerignore")
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	add := "\n.git\n" + strings.Join(patterns, "\n") + "\n"
+	return os.WriteFile(path, append(old, add...), 0o644)
 }
 
 func toolSuffix(tool string) string {

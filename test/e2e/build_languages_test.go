@@ -127,7 +127,11 @@ func TestBuildLanguages(t *testing.T) {
 		if lang == "go" || lang == "node" {
 			// Unchanged source: the dependency layers come from the cache.
 			ev, log = s.build(lang, nil)
-			if ev["status"] != "success" || !strings.Contains(log, "steps from the cache") || strings.Contains(log, "0 of ") {
+			var hits, steps int
+			if i := strings.Index(log, "build runtime image success: "); i >= 0 {
+				fmt.Sscanf(log[i:], "build runtime image success: %d of %d steps", &hits, &steps)
+			}
+			if ev["status"] != "success" || steps == 0 || hits != steps {
 				t.Errorf("%s rebuild: %v\n%s", lang, ev, log)
 			}
 		}
