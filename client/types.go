@@ -125,6 +125,14 @@ type Source struct {
 	Subdir     string `json:"subdir,omitempty"`
 	Language   string `json:"language,omitempty"`
 	Dockerfile string `json:"dockerfile,omitempty"`
+	// Credentials of the repository; answers show them masked.
+	Username   string `json:"username,omitempty"`
+	Password   string `json:"password,omitempty"`
+	SSHKey     string `json:"ssh_key,omitempty"`
+	Submodules bool   `json:"submodules,omitempty"`
+	// Image to re-tag into the hub (type image).
+	Image        string `json:"image,omitempty"`
+	BuildTimeout int    `json:"build_timeout,omitempty"`
 }
 
 // Port is a container port. Inner ports are reachable by other components,

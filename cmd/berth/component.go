@@ -47,6 +47,8 @@ func newComponentCreateCmd(c *cli) *cobra.Command {
 		spec                    client.ComponentSpec
 		ports, envs, secretEnvs []string
 		source, branch          string
+		src                     client.Source
+		pkg                     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "create ALIAS (--image IMAGE | --source GIT_URL | --endpoint HOST:PORT) [flags] [-- CMD ARGS...]",
@@ -62,7 +64,8 @@ after "--" or word by word with --cmd.`,
 		Example: `  berth component create web --image nginx:1.25 --port 80/http:inner,outer --memory 256Mi
   berth component create db --image postgres:16 --port 5432/tcp --secret-env POSTGRES_PASSWORD=s3cret
   berth component create worker --image busybox -- sh -c 'while true; do date; sleep 5; done'
-  berth component create api --source https://github.com/acme/api.git --branch main --port 8080`,
+  berth component create api --source https://github.com/acme/api.git --branch main --port 8080
+  berth component create shop --package --port 8080 && berth build shop --upload target/shop.jar`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dash := cmd.ArgsLenAtDash(); dash >= 0 {
@@ -77,10 +80,21 @@ after "--" or word by word with --cmd.`,
 				return fmt.Errorf("unexpected arguments %q: put the command to run after \"--\"", args[1:])
 			}
 			spec.Alias = args[0]
-			if source != "" {
-				spec.Source = &client.Source{Type: "git", URL: source, Branch: branch}
-			} else if branch != "" {
-				return fmt.Errorf("--branch needs --source")
+			switch {
+			case source != "":
+				src.Type, src.URL, src.Branch = "git", source, branch
+				if src.Password == "" {
+					src.Password = c.getenv("BERTH_GIT_PASSWORD")
+				}
+				spec.Source = &src
+			case pkg:
+				src.Type = "package"
+				spec.Source = &src
+			case src.Image != "":
+				src.Type = "image"
+				spec.Source = &src
+			case branch != "" || src.Tag != "" || src.Commit != "":
+				return fmt.Errorf("--branch, --tag and --commit need --source")
 			}
 			if spec.Kind == "" {
 				spec.Kind = inferKind(spec)
@@ -125,6 +139,14 @@ after "--" or word by word with --cmd.`,
 	f.StringVar(&spec.Image, "image", "", "container image, e.g. nginx:1.25")
 	f.StringVar(&source, "source", "", "git repository to build (kind source)")
 	f.StringVar(&branch, "branch", "", "git branch to build (with --source)")
+	f.StringVar(&src.Tag, "tag", "", "git tag to build (with --source)")
+	f.StringVar(&src.Commit, "commit", "", "git commit to build (with --source)")
+	f.StringVar(&src.Username, "git-user", "", "username for the repository (https)")
+	f.StringVar(&src.Password, "git-password", "", "password or token for the repository (default $BERTH_GIT_PASSWORD)")
+	f.StringVar(&src.Subdir, "subdir", "", "build this directory of the repository")
+	f.StringVar(&src.Language, "language", "", "build as this language instead of detecting it (go, nodejs, python, java-maven, static...)")
+	f.BoolVar(&pkg, "package", false, "build from packages uploaded with \"berth build ALIAS --upload FILE\" (jar, war, zip, tar.gz)")
+	f.StringVar(&src.Image, "from-image", "", "re-tag this image into berth's hub and run it (kind source)")
 	f.StringArrayVar(&spec.Endpoints, "endpoint", nil, "HOST:PORT of a third-party service (repeatable)")
 	f.StringVar(&spec.Kind, "kind", "", "image, source or thirdparty (default: from the other flags)")
 	f.IntVar(&spec.Instances, "instances", 1, "number of instances")
@@ -231,14 +253,18 @@ func componentTable(c *cli, comps []client.Component, withApp bool) {
 // built from, or the addresses of a third-party service.
 func componentOrigin(comp client.Component) string {
 	switch {
-	case comp.Image != "":
-		return comp.Image
 	case comp.Source != nil && comp.Source.URL != "":
 		ref := comp.Source.URL
 		if comp.Source.Branch != "" {
 			ref += "#" + comp.Source.Branch
 		}
 		return ref
+	case comp.Source != nil && comp.Source.Type == "package":
+		return "an uploaded package"
+	case comp.Source != nil && comp.Source.Image != "":
+		return comp.Source.Image
+	case comp.Image != "":
+		return comp.Image
 	}
 	return strings.Join(comp.Endpoints, ",")
 }

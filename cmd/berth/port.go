@@ -52,6 +52,31 @@ func exposure(p client.Port) string {
 	return "closed"
 }
 
+// printPublication says where the gateway publishes a port, read from the
+// component's view (the answer to a port change is the bare port).
+func (c *cli) printPublication(cmd *cobra.Command, cl *client.Client, ref client.ComponentRef, port int) error {
+	comp, err := cl.GetComponent(cmd.Context(), ref)
+	if err != nil {
+		return fmt.Errorf("the port is changed, but reading where it is published failed: %w", err)
+	}
+	for _, cp := range comp.Ports {
+		if cp.Port != port {
+			continue
+		}
+		for _, u := range cp.URLs {
+			fmt.Fprintf(c.out(), "Published at %s\n", u)
+		}
+		if cp.TCPAddress != "" {
+			fmt.Fprintf(c.out(), "Published at %s (TCP)\n", cp.TCPAddress)
+		}
+		if len(cp.URLs) == 0 && cp.TCPAddress == "" {
+			fmt.Fprintf(c.out(), "Not published yet; route a domain to it with \"berth rule http add DOMAIN --component %s --port %d\".\n",
+				ref.Component, port)
+		}
+	}
+	return nil
+}
+
 func newPortCmd(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "port",
@@ -94,33 +119,52 @@ published by the gateway ("berth rule").`,
 			if !added.Outer {
 				return nil
 			}
-			// The answer to the add is the bare port; where the gateway
-			// publishes it is part of the component's view.
-			comp, err := cl.GetComponent(cmd.Context(), ref)
-			if err != nil {
-				return fmt.Errorf("the port is added, but reading where it is published failed: %w", err)
-			}
-			for _, cp := range comp.Ports {
-				if cp.Port != added.Port {
-					continue
-				}
-				for _, u := range cp.URLs {
-					fmt.Fprintf(c.out(), "Published at %s\n", u)
-				}
-				if cp.TCPAddress != "" {
-					fmt.Fprintf(c.out(), "Published at %s (TCP)\n", cp.TCPAddress)
-				}
-				if len(cp.URLs) == 0 && cp.TCPAddress == "" {
-					fmt.Fprintf(c.out(), "Not published yet; route a domain to it with \"berth rule http add DOMAIN --component %s --port %d\".\n",
-						ref.Component, added.Port)
-				}
-			}
-			return nil
+			return c.printPublication(cmd, cl, ref, added.Port)
 		},
 	}
 	add.Flags().BoolVar(&inner, "inner", false, "reachable by the team's other components")
 	add.Flags().BoolVar(&outer, "outer", false, "may be published by the gateway")
 	add.Flags().StringVar(&alias, "alias", "", "prefix of the variables dependents get (default: the component alias in upper case)")
+
+	update := &cobra.Command{
+		Use:   "update ALIAS PORT [--outer[=false]] [--inner[=false]] [--alias NAME]",
+		Short: "Open or close a port to dependents (inner) or to the gateway (outer)",
+		Example: `  berth port update web 8080 --outer
+  berth port update web 8080 --outer=false`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := strconv.Atoi(args[1])
+			if err != nil {
+				return fmt.Errorf("%q is not a port number", args[1])
+			}
+			var patch client.PortPatch
+			if cmd.Flags().Changed("inner") {
+				patch.Inner = &inner
+			}
+			if cmd.Flags().Changed("outer") {
+				patch.Outer = &outer
+			}
+			if cmd.Flags().Changed("alias") {
+				patch.Alias = &alias
+			}
+			cl, ref, err := c.component(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			p, err := cl.UpdatePort(cmd.Context(), ref, n, patch)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out(), "Port %d/%s of %s is %s.\n", p.Port, p.Protocol, ref.Component, exposure(*p))
+			if !p.Outer {
+				return nil
+			}
+			return c.printPublication(cmd, cl, ref, p.Port)
+		},
+	}
+	update.Flags().BoolVar(&inner, "inner", false, "reachable by the team's other components")
+	update.Flags().BoolVar(&outer, "outer", false, "published by the gateway")
+	update.Flags().StringVar(&alias, "alias", "", "prefix of the variables dependents get")
 
 	var format string
 	list := &cobra.Command{
@@ -166,7 +210,7 @@ published by the gateway ("berth rule").`,
 	}
 	addOutputFlag(list, &format)
 
-	cmd.AddCommand(add, list, &cobra.Command{
+	cmd.AddCommand(add, update, list, &cobra.Command{
 		Use:     "remove ALIAS PORT",
 		Aliases: []string{"rm"},
 		Short:   "Remove a port",

@@ -257,10 +257,15 @@ func (c *cloner) fetch(ctx context.Context, depth int, refspecs ...string) error
 	}
 	args = append(args, "origin")
 	args = append(args, refspecs...)
-	if _, err := c.git(ctx, true, args...); err != nil {
-		return err
+	_, err := c.git(ctx, true, args...)
+	var ge *GitError
+	if depth > 0 && errors.As(err, &ge) && strings.Contains(ge.Detail, "does not support shallow") {
+		// A "dumb" HTTP server (static files) cannot send part of the
+		// history; take all of it.
+		fmt.Fprintln(c.log, "The server cannot send a shallow clone; fetching the full history")
+		return c.fetch(ctx, -1, refspecs...)
 	}
-	return nil
+	return err
 }
 
 func (c *cloner) head(ctx context.Context) (Commit, error) {
