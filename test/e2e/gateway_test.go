@@ -117,6 +117,17 @@ func TestGatewayPublishesAndExplains(t *testing.T) {
 		t.Fatalf("published ports in the component view: %+v", view.Ports)
 	}
 
+	// A new domain answers within milliseconds of the API's answer.
+	s.must(201, "POST", "/api/v1/teams/shop/http-rules", map[string]any{"domain": "fast.berth.test", "component": "web", "port": 8080})
+	created := time.Now()
+	for s.gatewayDo(c, "GET", "http://fast.berth.test/", nil).Status != 200 {
+		if time.Since(created) > 2*time.Second {
+			t.Fatalf("a new rule did not take effect within 2s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Logf("a new HTTP rule answered %s after the API created it (target 50 ms)", time.Since(created).Round(time.Millisecond))
+
 	// 404: no component at that host.
 	a = s.gatewayDo(c, "GET", "http://nothing.berth.test/", map[string]string{"Accept": "application/json"})
 	if a.Status != 404 || a.Header.Get("X-Berth-Error") != "unknown host" || !strings.Contains(a.Body, "nothing.berth.test") {
