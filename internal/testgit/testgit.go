@@ -76,7 +76,7 @@ func (s *Server) Git(dir string, args ...string) string {
 // Repo creates repository name (branch main) and returns its working copy.
 func (s *Server) Repo(name string) string {
 	s.t.Helper()
-	bare := filepath.Join(s.root, name+".git")
+	bare := s.Bare(name)
 	s.Git(s.root, "init", "-q", "--bare", "-b", "main", bare)
 	work := filepath.Join(s.work, name)
 	s.Git(s.work, "init", "-q", "-b", "main", work)
@@ -84,9 +84,22 @@ func (s *Server) Repo(name string) string {
 	return work
 }
 
+// Bare is the path of repository name's bare repository, for tests that
+// reach it over the file system (a submodule given by path).
+func (s *Server) Bare(name string) string { return filepath.Join(s.root, name+".git") }
+
 // Commit writes files (path -> content) into the working copy, commits
 // and pushes them, and returns the commit id.
 func (s *Server) Commit(work, msg string, files map[string]string) string {
+	s.t.Helper()
+	id := s.CommitLocal(work, msg, files)
+	s.Git(work, "push", "-q", "origin", "HEAD:main")
+	return id
+}
+
+// CommitLocal is Commit without the push, for a history of several
+// branches and tags that the test pushes at once.
+func (s *Server) CommitLocal(work, msg string, files map[string]string) string {
 	s.t.Helper()
 	for p, content := range files {
 		full := filepath.Join(work, p)
@@ -99,6 +112,5 @@ func (s *Server) Commit(work, msg string, files map[string]string) string {
 	}
 	s.Git(work, "add", "-A")
 	s.Git(work, "commit", "-q", "-m", msg)
-	s.Git(work, "push", "-q", "origin", "HEAD:main")
 	return s.Git(work, "rev-parse", "HEAD")
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/berth-platform/berth/internal/mounts"
 )
 
 // Suite is the Debian release the base images are made from.
@@ -62,9 +64,12 @@ func (p *preparer) baseRootfs(ctx context.Context) (string, error) {
 }
 
 // removeTree removes dir after detaching anything mounted below it (a
-// debootstrap killed before it unmounted its /proc).
+// debootstrap killed before it unmounted its /proc, a tree made by hand or
+// by an older berth): os.RemoveAll would descend into a mounted /proc or
+// /dev. The commands here mount in namespaces of their own, so usually
+// nothing is left.
 func removeTree(dir string) error {
-	if _, err := unmountUnder(dir); err != nil {
+	if _, err := mounts.UnmountUnder(dir); err != nil {
 		return err
 	}
 	return os.RemoveAll(dir)

@@ -5,22 +5,18 @@
 package buildkit
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/moby/buildkit/client"
+
+	"github.com/berth-platform/berth/internal/mounts"
+	"github.com/berth-platform/berth/internal/supervisor"
 )
 
 // Berth runs its own buildkitd for the same reasons it runs its own
@@ -82,16 +78,9 @@ type RegistryConfig struct {
 
 // Daemon is a buildkitd child process under supervision.
 type Daemon struct {
-	cfg DaemonConfig
-	log *slog.Logger
-
-	mu       sync.Mutex
-	proc     *os.Process
-	exited   chan struct{} // closed when proc has been reaped
-	stopping bool
-	stopc    chan struct{} // closed by Stop to end the supervisor
-	done     chan struct{} // closed when the supervisor has ended
-	restarts int
+	cfg  DaemonConfig
+	log  *slog.Logger
+	proc supervisor.Process
 }
 
 // NewDaemon prepares a daemon; Start runs it.
@@ -120,21 +109,10 @@ func (d *Daemon) pidPath() string    { return filepath.Join(d.cfg.Dir, "buildkit
 func (d *Daemon) rootDir() string    { return filepath.Join(d.cfg.Dir, "root") }
 
 // Pid is the current buildkitd process id, 0 when none runs.
-func (d *Daemon) Pid() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.proc == nil {
-		return 0
-	}
-	return d.proc.Pid
-}
+func (d *Daemon) Pid() int { return d.proc.Pid() }
 
 // Restarts counts how often the supervisor restarted a dead buildkitd.
-func (d *Daemon) Restarts() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.restarts
-}
+func (d *Daemon) Restarts() int { return d.proc.Restarts() }
 
 // Start writes buildkitd.toml, ends a buildkitd left over from a previous
 // berth on the same directory, starts buildkitd and waits until it lists
@@ -151,7 +129,6 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.cfg.Binary = bin
 	for _, dir := range []string{d.cfg.Dir, d.rootDir(), filepath.Dir(d.cfg.LogPath)} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return fmt.Errorf("buildkitd daemon: %w", err)
@@ -164,163 +141,53 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err := os.WriteFile(d.configPath(), []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("buildkitd daemon: write config: %w", err)
 	}
-	d.endLeftover()
-
-	d.mu.Lock()
-	if d.stopc != nil {
-		d.mu.Unlock()
-		return errors.New("buildkitd daemon: already started")
-	}
-	d.stopc = make(chan struct{})
-	d.done = make(chan struct{})
-	d.mu.Unlock()
-
-	if err := d.spawnAndWait(ctx); err != nil {
-		close(d.done)
-		d.mu.Lock()
-		d.stopc = nil
-		d.mu.Unlock()
-		return err
-	}
-	go d.supervise()
-	return nil
+	return d.proc.Start(ctx, supervisor.Config{
+		Name:         "buildkitd",
+		Binary:       bin,
+		Args:         append([]string{"--config", d.configPath()}, d.cfg.ExtraArgs...),
+		LogPath:      d.cfg.LogPath,
+		PidPath:      d.pidPath(),
+		OwnArg:       d.configPath(),
+		Address:      d.Address(),
+		Ready:        d.ready,
+		StartTimeout: d.cfg.StartTimeout,
+		// The RUN steps are buildkitd's own descendants; a buildkitd
+		// that died leaves them running.
+		KillGroup: true,
+		Cleanup:   d.unmountRemains,
+		Logger:    d.log,
+	})
 }
 
 func (d *Daemon) binary() (string, error) {
 	if d.cfg.Binary != "" {
 		return d.cfg.Binary, nil
 	}
-	if p, err := exec.LookPath("buildkitd"); err == nil {
-		return p, nil
-	}
-	if _, err := os.Stat("/usr/local/bin/buildkitd"); err == nil {
-		return "/usr/local/bin/buildkitd", nil
-	}
-	return "", errors.New("buildkitd daemon: buildkitd not found on PATH nor at /usr/local/bin/buildkitd (go install github.com/moby/buildkit/cmd/buildkitd@v0.18.2 && cp ~/go/bin/buildkitd /usr/local/bin/; it also needs runc)")
-}
-
-// endLeftover stops a buildkitd that a previous berth process started on
-// this directory and did not stop (berth was killed): a second buildkitd
-// on the same root fails on its lock file. What that daemon left (RUN
-// processes, overlay mounts) goes with it.
-func (d *Daemon) endLeftover() {
-	defer d.cleanRemains(0)
-	b, err := os.ReadFile(d.pidPath())
+	bin, err := supervisor.LookBinary("buildkitd", "/usr/local/bin/buildkitd")
 	if err != nil {
-		return
+		return "", fmt.Errorf("buildkitd daemon: %w (go install github.com/moby/buildkit/cmd/buildkitd@v0.18.2 && cp ~/go/bin/buildkitd /usr/local/bin/; it also needs runc)", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !bytes.Contains(cmdline, []byte(d.configPath())) {
-		_ = os.Remove(d.pidPath())
-		return
-	}
-	d.log.Warn("stopping buildkitd left over from a previous run", "pid", pid)
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if syscall.Kill(pid, 0) != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if syscall.Kill(pid, 0) == nil {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		time.Sleep(200 * time.Millisecond)
-	}
-	// The process group is still the old daemon's id (Setpgid).
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	_ = os.Remove(d.pidPath())
+	return bin, nil
 }
 
-// cleanRemains kills what is left of a dead buildkitd's process group
-// (RUN steps it had started) and unmounts what it left under Dir, so that
-// the next buildkitd starts on a clean root.
-func (d *Daemon) cleanRemains(pgid int) {
-	if pgid > 0 {
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	}
-	if n, err := UnmountUnder(d.cfg.Dir); err != nil {
+// unmountRemains unmounts what a dead buildkitd left under Dir (the
+// overlay roots of its RUN steps), so that the next buildkitd starts on a
+// clean root.
+func (d *Daemon) unmountRemains() {
+	if n, err := mounts.UnmountUnder(d.cfg.Dir); err != nil {
 		d.log.Warn("could not unmount what buildkitd left", "dir", d.cfg.Dir, "err", err)
 	} else if n > 0 {
 		d.log.Info("unmounted what buildkitd left", "dir", d.cfg.Dir, "mounts", n)
 	}
 }
 
-// spawnAndWait starts one buildkitd process and waits until it answers.
-func (d *Daemon) spawnAndWait(ctx context.Context) error {
-	logf, err := os.OpenFile(d.cfg.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return fmt.Errorf("buildkitd daemon: open log: %w", err)
+// ready checks once that buildkitd answers with a worker: the socket
+// answers before the workers are ready, and a build sent then fails.
+func (d *Daemon) ready(ctx context.Context) error {
+	if _, err := os.Stat(d.socketPath()); err != nil {
+		return err
 	}
-	defer logf.Close() // the child has its own descriptor
-	logStart, _ := logf.Seek(0, io.SeekEnd)
-
-	args := append([]string{"--config", d.configPath()}, d.cfg.ExtraArgs...)
-	cmd := exec.Command(d.cfg.Binary, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = withPath(os.Environ())
-	// Its own process group: a Ctrl-C on berth's terminal must not reach
-	// buildkitd (berth stops it in order), and the group lets berth end
-	// the RUN steps of a buildkitd that died.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("buildkitd daemon: start %s: %w", d.cfg.Binary, err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	d.mu.Lock()
-	d.proc, d.exited = cmd.Process, exited
-	d.mu.Unlock()
-	_ = os.WriteFile(d.pidPath(), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
-
-	if err := d.waitReady(ctx, exited); err != nil {
-		select {
-		case <-exited:
-			err = fmt.Errorf("%w (buildkitd exited: %v)", err, waitErr)
-		default:
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		d.cleanRemains(cmd.Process.Pid)
-		return fmt.Errorf("buildkitd daemon: %w; last lines of %s:\n%s", err, d.cfg.LogPath, lastLines(d.cfg.LogPath, logStart, 20))
-	}
-	d.log.Info("buildkitd running", "pid", cmd.Process.Pid, "address", d.Address())
-	return nil
-}
-
-// waitReady polls ListWorkers until buildkitd answers with a worker, the
-// process dies or StartTimeout passes. The socket answers before the
-// workers are ready, and a build sent then fails.
-func (d *Daemon) waitReady(ctx context.Context, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.StartTimeout)
-	defer cancel()
-	var last error = errors.New("no answer yet")
-	for {
-		select {
-		case <-exited:
-			return fmt.Errorf("buildkitd exited before it answered on %s", d.Address())
-		case <-ctx.Done():
-			return fmt.Errorf("buildkitd did not answer on %s within %s: %w", d.Address(), d.cfg.StartTimeout, last)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if _, err := os.Stat(d.socketPath()); err != nil {
-			last = err
-			continue
-		}
-		if err := Ping(ctx, d.Address()); err != nil {
-			last = err
-			continue
-		}
-		return nil
-	}
+	return Ping(ctx, d.Address())
 }
 
 // Ping checks that the buildkitd at address answers and has a worker.
@@ -342,141 +209,7 @@ func Ping(ctx context.Context, address string) error {
 	return nil
 }
 
-// supervise restarts buildkitd whenever it dies, with exponential
-// back-off (1s doubling to 30s, back to 1s after a minute of good health),
-// until Stop.
-func (d *Daemon) supervise() {
-	defer close(d.done)
-	backoff := time.Second
-	for {
-		d.mu.Lock()
-		exited, proc := d.exited, d.proc
-		d.mu.Unlock()
-		started := time.Now()
-		select {
-		case <-d.stopc:
-			return
-		case <-exited:
-		}
-		if time.Since(started) > time.Minute {
-			backoff = time.Second
-		}
-		d.cleanRemains(proc.Pid)
-		for {
-			d.mu.Lock()
-			d.restarts++
-			n := d.restarts
-			d.mu.Unlock()
-			d.log.Warn("buildkitd exited unexpectedly; restarting", "pid", proc.Pid, "restart", n, "backoff", backoff, "log", d.cfg.LogPath)
-			select {
-			case <-d.stopc:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 30*time.Second)
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-d.stopc:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-			err := d.spawnAndWait(ctx)
-			cancel()
-			if err == nil {
-				d.log.Info("buildkitd restarted", "restart", n)
-				break
-			}
-			d.log.Error("buildkitd restart failed", "restart", n, "err", err)
-			select {
-			case <-d.stopc:
-				return
-			default:
-			}
-		}
-	}
-}
-
 // Stop ends buildkitd: SIGTERM (it cancels running builds and unmounts),
 // up to grace (default 10s) for it to exit, then SIGKILL; then whatever it
 // left behind is killed and unmounted. Builds in flight fail.
-func (d *Daemon) Stop(grace time.Duration) error {
-	if grace <= 0 {
-		grace = 10 * time.Second
-	}
-	d.mu.Lock()
-	if d.stopc == nil || d.stopping {
-		d.mu.Unlock()
-		return nil
-	}
-	d.stopping = true
-	close(d.stopc)
-	d.mu.Unlock()
-	<-d.done
-
-	d.mu.Lock()
-	proc, exited := d.proc, d.exited
-	if proc == nil {
-		d.stopc, d.stopping = nil, false
-		d.mu.Unlock()
-		return nil
-	}
-	d.mu.Unlock()
-	select {
-	case <-exited:
-	default:
-		_ = proc.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(grace):
-			d.log.Warn("buildkitd did not stop in time; killing it", "pid", proc.Pid, "grace", grace)
-			_ = proc.Kill()
-			<-exited
-		}
-	}
-	d.cleanRemains(proc.Pid)
-	_ = os.Remove(d.pidPath())
-	d.mu.Lock()
-	// Ready for another Start.
-	d.proc, d.stopc, d.stopping = nil, nil, false
-	d.mu.Unlock()
-	d.log.Info("buildkitd stopped", "pid", proc.Pid)
-	return nil
-}
-
-// withPath makes sure runc is found even when berth was started with a
-// minimal PATH.
-func withPath(env []string) []string {
-	const sys = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	for i, kv := range env {
-		if strings.HasPrefix(kv, "PATH=") {
-			env[i] = kv + ":" + sys
-			return env
-		}
-	}
-	return append(env, "PATH="+sys)
-}
-
-// lastLines returns up to n last lines written to path after offset.
-func lastLines(path string, offset int64, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	defer f.Close()
-	const max = 64 << 10
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	if st.Size()-offset > max {
-		offset = st.Size() - max
-	}
-	b, _ := io.ReadAll(io.NewSectionReader(f, offset, st.Size()-offset))
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (d *Daemon) Stop(grace time.Duration) error { return d.proc.Stop(grace) }

@@ -1,22 +1,20 @@
 package buildkit
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
+	"github.com/berth-platform/berth/internal/testdaemon"
 	"github.com/berth-platform/berth/internal/testimage"
 )
 
@@ -55,45 +53,8 @@ func requirePrereqs(t *testing.T) {
 }
 
 // shortDir is a fresh directory under /tmp: t.TempDir() paths are too long
-// for unix sockets. Cleanup kills processes started in it, unmounts what
-// is left below it and removes it.
-func shortDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("/tmp", "bkt-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { removeDir(t, dir) })
-	return dir
-}
-
-func removeDir(t testing.TB, dir string) {
-	killProcessesMentioning(t, dir)
-	if _, err := UnmountUnder(dir); err != nil {
-		t.Errorf("unmount under %s: %v", dir, err)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		t.Errorf("remove %s: %v", dir, err)
-	}
-}
-
-// killProcessesMentioning kills processes of a failed test that carry dir
-// in their command line (buildkitd, its runc children).
-func killProcessesMentioning(t testing.TB, dir string) {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !bytes.Contains(cmdline, []byte(dir+"/")) {
-			continue
-		}
-		t.Logf("killing leftover process %d: %s", pid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-}
+// for unix sockets.
+func shortDir(t testing.TB) string { return testdaemon.Dir(t, "bkt-") }
 
 // env is a buildkitd and a registry (with basic auth) that holds a
 // busybox base image as <host>/base.

@@ -105,11 +105,7 @@ func javaJarRuntime(g *gen, runner, src string) error {
 	g.port = g.choosePort()
 	g.from(runner, "runtime")
 	g.line("WORKDIR /app")
-	if strings.HasPrefix(src, "[") {
-		g.line("COPY %s", src)
-	} else {
-		g.line("COPY %s /app/app.jar", src)
-	}
+	copyArtifact(g, src, "/app/app.jar")
 	g.runtimeEnv()
 	g.expose()
 	if g.det.Cmd != "" {
@@ -125,15 +121,22 @@ func javaJarRuntime(g *gen, runner, src string) error {
 func javaWarRuntime(g *gen, runner, src string) error {
 	g.port = 8080
 	g.from(runner, "runtime")
-	if strings.HasPrefix(src, "[") {
-		g.line("COPY %s", src)
-	} else {
-		g.line("COPY %s /usr/local/tomcat/webapps/ROOT.war", src)
-	}
+	copyArtifact(g, src, "/usr/local/tomcat/webapps/ROOT.war")
 	g.runtimeEnv()
 	g.expose()
 	if g.det.Cmd != "" {
 		g.shellCmd(g.det.Cmd)
 	}
 	return nil
+}
+
+// copyArtifact copies the built or uploaded artifact to dest; src is a
+// --from=build path, or a JSON-form COPY operand (an uploaded file's name
+// may hold spaces) that already names dest.
+func copyArtifact(g *gen, src, dest string) {
+	if strings.HasPrefix(src, "[") {
+		g.line("COPY %s", src)
+		return
+	}
+	g.line("COPY %s %s", src, dest)
 }

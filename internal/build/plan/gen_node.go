@@ -102,12 +102,7 @@ func genNode(g *gen) error {
 		// that the build produced.
 		g.line(`RUN for d in dist build out; do if [ -d "$d" ]; then cp -a "$d" /out-site; break; fi; done; ` +
 			`[ -d /out-site ] || { echo "berth: the build script produced none of dist/, build/, out/; add a start script to package.json to run a server instead" >&2; exit 1; }`)
-		g.port = 80
-		g.from(runner, "runtime")
-		g.line("COPY --from=build /out-site/ /usr/share/nginx/html/")
-		g.runtimeEnv()
-		g.expose()
-		return nil
+		return staticSiteRuntime(g, runner, "--from=build /out-site/")
 	}
 
 	g.port = g.choosePort()

@@ -48,9 +48,16 @@ func genStatic(g *gen) error {
 		return err
 	}
 	g.ignore = append(g.ignore, "Procfile", "rainbondfile", "Rainbondfile", ".dockerignore")
+	return staticSiteRuntime(g, runner, ".")
+}
+
+// staticSiteRuntime writes a runner stage that serves src (a COPY source:
+// the context, or a --from=build path) with the static runner, which
+// serves /usr/share/nginx/html on port 80 by its own command.
+func staticSiteRuntime(g *gen, runner, src string) error {
 	g.port = 80
 	g.from(runner, "runtime")
-	g.line("COPY . /usr/share/nginx/html/")
+	g.line("COPY %s /usr/share/nginx/html/", src)
 	g.runtimeEnv()
 	g.expose()
 	return nil

@@ -4,101 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-platform/berth/internal/testgit"
 )
-
-// gitFixture is a set of bare repositories served over smart HTTP by
-// git-http-backend on loopback, the way a Git forge serves them.
-type gitFixture struct {
-	t    *testing.T
-	root string // bare repositories
-	work string // scratch clones used to write them
-	srv  *httptest.Server
-}
-
-func newGitFixture(t *testing.T, user, password string) *gitFixture {
-	t.Helper()
-	execPath, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Skip("git is not installed")
-	}
-	backend := filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend")
-	if _, err := os.Stat(backend); err != nil {
-		t.Skip("git-http-backend is not installed")
-	}
-	f := &gitFixture{t: t, root: t.TempDir(), work: t.TempDir()}
-	cgiHandler := &cgi.Handler{
-		Path:   backend,
-		Stderr: io.Discard,
-		Env:    []string{"GIT_PROJECT_ROOT=" + f.root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "HOME=" + f.work},
-	}
-	var h http.Handler = cgiHandler
-	if user != "" {
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			u, p, ok := r.BasicAuth()
-			if !ok || u != user || p != password {
-				w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
-				http.Error(w, "Authentication required", http.StatusUnauthorized)
-				return
-			}
-			cgiHandler.ServeHTTP(w, r)
-		})
-	}
-	f.srv = httptest.NewServer(h)
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *gitFixture) url(repo string) string { return f.srv.URL + "/" + repo + ".git" }
-
-// git runs a git command for building fixtures, isolated from the machine's
-// configuration.
-func (f *gitFixture) git(dir string, args ...string) string {
-	f.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"HOME="+f.work, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.com",
-		"GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.com",
-		"GIT_ALLOW_PROTOCOL=file")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		f.t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// repo creates a bare repository name.git with a working copy to write it.
-func (f *gitFixture) repo(name string) string {
-	bare := filepath.Join(f.root, name+".git")
-	f.git(f.root, "init", "-q", "--bare", "-b", "main", bare)
-	work := filepath.Join(f.work, name)
-	f.git(f.work, "init", "-q", "-b", "main", work)
-	f.git(work, "remote", "add", "origin", bare)
-	return work
-}
-
-func (f *gitFixture) commit(work, file, content, msg string) string {
-	if err := os.MkdirAll(filepath.Dir(filepath.Join(work, file)), 0o755); err != nil {
-		f.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(work, file), []byte(content), 0o644); err != nil {
-		f.t.Fatal(err)
-	}
-	f.git(work, "add", "-A")
-	f.git(work, "commit", "-q", "-m", msg)
-	return f.git(work, "rev-parse", "HEAD")
-}
 
 func readFile(t *testing.T, p string) string {
 	t.Helper()
@@ -116,16 +30,16 @@ func ctxT(t *testing.T) context.Context {
 }
 
 func TestCloneBranchTagCommit(t *testing.T) {
-	f := newGitFixture(t, "", "")
-	work := f.repo("app")
-	first := f.commit(work, "main.go", "package main // v1\n", "first version\n\nwith a body")
-	f.git(work, "tag", "-a", "v1.0", "-m", "release 1.0")
-	second := f.commit(work, "main.go", "package main // v2\n", "second version")
-	f.git(work, "checkout", "-q", "-b", "dev")
-	dev := f.commit(work, "dev.txt", "dev\n", "on dev")
-	f.git(work, "checkout", "-q", "main")
-	third := f.commit(work, "main.go", "package main // v3\n", "third version")
-	f.git(work, "push", "-q", "origin", "main", "dev", "v1.0")
+	f := testgit.Serve(t, "", "")
+	work := f.Repo("app")
+	first := f.CommitLocal(work, "first version\n\nwith a body", map[string]string{"main.go": "package main // v1\n"})
+	f.Git(work, "tag", "-a", "v1.0", "-m", "release 1.0")
+	second := f.CommitLocal(work, "second version", map[string]string{"main.go": "package main // v2\n"})
+	f.Git(work, "checkout", "-q", "-b", "dev")
+	dev := f.CommitLocal(work, "on dev", map[string]string{"dev.txt": "dev\n"})
+	f.Git(work, "checkout", "-q", "main")
+	third := f.CommitLocal(work, "third version", map[string]string{"main.go": "package main // v3\n"})
+	f.Git(work, "push", "-q", "origin", "main", "dev", "v1.0")
 
 	for _, tc := range []struct {
 		name, ref, want, file, content string
@@ -141,7 +55,7 @@ func TestCloneBranchTagCommit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "src")
 			var log bytes.Buffer
-			c, err := Clone(ctxT(t), GitSpec{URL: f.url("app"), Ref: tc.ref}, dir, &log)
+			c, err := Clone(ctxT(t), GitSpec{URL: f.URL("app"), Ref: tc.ref}, dir, &log)
 			if err != nil {
 				t.Fatalf("Clone: %v\nlog:\n%s", err, log.String())
 			}
@@ -155,7 +69,7 @@ func TestCloneBranchTagCommit(t *testing.T) {
 				t.Fatalf("commit info incomplete: %+v", c)
 			}
 			lines := strings.Split(strings.TrimSpace(log.String()), "\n")
-			if lines[0] != "Start clone source code from "+f.url("app") {
+			if lines[0] != "Start clone source code from "+f.URL("app") {
 				t.Fatalf("first log line %q", lines[0])
 			}
 			subject, _, _ := strings.Cut(c.Message, "\n")
@@ -168,28 +82,28 @@ func TestCloneBranchTagCommit(t *testing.T) {
 
 	t.Run("shallow by default", func(t *testing.T) {
 		dir := t.TempDir()
-		if _, err := Clone(ctxT(t), GitSpec{URL: f.url("app")}, dir, nil); err != nil {
+		if _, err := Clone(ctxT(t), GitSpec{URL: f.URL("app")}, dir, nil); err != nil {
 			t.Fatal(err)
 		}
-		if n := f.git(dir, "rev-list", "--count", "HEAD"); n != "1" {
+		if n := f.Git(dir, "rev-list", "--count", "HEAD"); n != "1" {
 			t.Fatalf("history has %s commits, want 1", n)
 		}
-		if branch := f.git(dir, "rev-parse", "--abbrev-ref", "HEAD"); branch != "main" {
+		if branch := f.Git(dir, "rev-parse", "--abbrev-ref", "HEAD"); branch != "main" {
 			t.Fatalf("checked out %q, want the branch main", branch)
 		}
 	})
 	t.Run("full history", func(t *testing.T) {
 		dir := t.TempDir()
-		if _, err := Clone(ctxT(t), GitSpec{URL: f.url("app"), Depth: -1}, dir, nil); err != nil {
+		if _, err := Clone(ctxT(t), GitSpec{URL: f.URL("app"), Depth: -1}, dir, nil); err != nil {
 			t.Fatal(err)
 		}
-		if n := f.git(dir, "rev-list", "--count", "HEAD"); n != "3" {
+		if n := f.Git(dir, "rev-list", "--count", "HEAD"); n != "3" {
 			t.Fatalf("history has %s commits, want 3", n)
 		}
 	})
 	t.Run("ref not found lists refs", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "src")
-		_, err := Clone(ctxT(t), GitSpec{URL: f.url("app"), Ref: "feature-x"}, dir, nil)
+		_, err := Clone(ctxT(t), GitSpec{URL: f.URL("app"), Ref: "feature-x"}, dir, nil)
 		var ge *GitError
 		if !errors.As(err, &ge) || !errors.Is(err, ErrRefNotFound) {
 			t.Fatalf("err = %v, want ErrRefNotFound", err)
@@ -204,7 +118,7 @@ func TestCloneBranchTagCommit(t *testing.T) {
 		}
 	})
 	t.Run("unknown commit", func(t *testing.T) {
-		_, err := Clone(ctxT(t), GitSpec{URL: f.url("app"), Ref: strings.Repeat("ab", 20)}, t.TempDir(), nil)
+		_, err := Clone(ctxT(t), GitSpec{URL: f.URL("app"), Ref: strings.Repeat("ab", 20)}, t.TempDir(), nil)
 		if !errors.Is(err, ErrRefNotFound) {
 			t.Fatalf("err = %v, want ErrRefNotFound", err)
 		}
@@ -214,28 +128,21 @@ func TestCloneBranchTagCommit(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "x"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Clone(ctxT(t), GitSpec{URL: f.url("app")}, dir, nil); err == nil || !strings.Contains(err.Error(), "not empty") {
+		if _, err := Clone(ctxT(t), GitSpec{URL: f.URL("app")}, dir, nil); err == nil || !strings.Contains(err.Error(), "not empty") {
 			t.Fatalf("err = %v, want a not-empty error", err)
 		}
 	})
 }
 
 func TestCloneSubmodules(t *testing.T) {
-	f := newGitFixture(t, "", "")
-	lib := f.repo("lib")
-	f.commit(lib, "lib.txt", "library\n", "lib")
-	f.git(lib, "push", "-q", "origin", "main")
-	app := f.repo("withsub")
-	f.commit(app, "README", "app\n", "app")
-	f.git(app, "-c", "protocol.file.allow=always", "submodule", "add", "-q", filepath.Join(f.root, "lib.git"), "vendor/lib")
+	f := testgit.Serve(t, "", "")
+	app := superproject(f, "withsub", "lib", "vendor/lib", map[string]string{"lib.txt": "library\n"})
 	// Relative, as forges recommend: resolved against the superproject's URL.
-	f.git(app, "config", "-f", ".gitmodules", "submodule.vendor/lib.url", "../lib.git")
-	f.git(app, "add", ".gitmodules")
-	f.git(app, "commit", "-q", "-m", "add lib")
-	f.git(app, "push", "-q", "origin", "main")
+	f.Git(app, "config", "-f", ".gitmodules", "submodule.vendor/lib.url", "../lib.git")
+	f.Commit(app, "add lib", nil)
 
 	dir := t.TempDir()
-	if _, err := Clone(ctxT(t), GitSpec{URL: f.url("withsub"), Submodules: true}, dir, nil); err != nil {
+	if _, err := Clone(ctxT(t), GitSpec{URL: f.URL("withsub"), Submodules: true}, dir, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, filepath.Join(dir, "vendor/lib/lib.txt")); got != "library\n" {
@@ -243,7 +150,7 @@ func TestCloneSubmodules(t *testing.T) {
 	}
 
 	dir2 := t.TempDir()
-	if _, err := Clone(ctxT(t), GitSpec{URL: f.url("withsub")}, dir2, nil); err != nil {
+	if _, err := Clone(ctxT(t), GitSpec{URL: f.URL("withsub")}, dir2, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir2, "vendor/lib/lib.txt")); !os.IsNotExist(err) {
@@ -252,38 +159,42 @@ func TestCloneSubmodules(t *testing.T) {
 }
 
 func TestCloneRefusesDangerousSubmodule(t *testing.T) {
-	f := newGitFixture(t, "", "")
-	secret := f.repo("secret")
-	f.commit(secret, "secret.txt", "local only\n", "secret")
-	f.git(secret, "push", "-q", "origin", "main")
-	app := f.repo("evil")
-	f.commit(app, "README", "app\n", "app")
-	f.git(app, "-c", "protocol.file.allow=always", "submodule", "add", "-q", filepath.Join(f.root, "secret.git"), "s")
-	f.git(app, "commit", "-q", "-m", "add s")
-	f.git(app, "push", "-q", "origin", "main")
-
+	f := testgit.Serve(t, "", "")
 	// .gitmodules points at a path on the build machine's disk.
+	app := superproject(f, "evil", "secret", "s", map[string]string{"secret.txt": "local only\n"})
+	f.Commit(app, "add s", nil)
+
 	var log bytes.Buffer
 	dir := t.TempDir()
-	_, err := Clone(ctxT(t), GitSpec{URL: f.url("evil"), Submodules: true}, dir, &log)
+	_, err := Clone(ctxT(t), GitSpec{URL: f.URL("evil"), Submodules: true}, dir, &log)
 	if err == nil {
-		t.Fatalf("a submodule on the local disk was cloned:\n%s\n%s", log.String(), f.git(dir, "submodule", "status"))
+		t.Fatalf("a submodule on the local disk was cloned:\n%s\n%s", log.String(), f.Git(dir, "submodule", "status"))
 	}
 	if !strings.Contains(err.Error(), "give submodules http(s) or ssh URLs") {
 		t.Fatalf("message %q lacks advice", err)
 	}
 }
 
+// superproject makes repository sub holding files and repository name
+// whose submodule at path is sub, added by its path on disk. It returns
+// name's working copy with the submodule staged, for the test to commit.
+func superproject(f *testgit.Server, name, sub, path string, files map[string]string) string {
+	f.Commit(f.Repo(sub), sub, files)
+	app := f.Repo(name)
+	f.CommitLocal(app, "app", map[string]string{"README": "app\n"})
+	f.Git(app, "-c", "protocol.file.allow=always", "submodule", "add", "-q", f.Bare(sub), path)
+	return app
+}
+
 func TestCloneAuth(t *testing.T) {
-	f := newGitFixture(t, "alice", "s3cret-token")
-	work := f.repo("private")
-	want := f.commit(work, "index.php", "<?php echo 1;\n", "private")
-	f.git(work, "push", "-q", "origin", "main")
+	f := testgit.Serve(t, "alice", "s3cret-token")
+	work := f.Repo("private")
+	want := f.Commit(work, "private", map[string]string{"index.php": "<?php echo 1;\n"})
 
 	t.Run("right credentials", func(t *testing.T) {
 		dir := t.TempDir()
 		var log bytes.Buffer
-		c, err := Clone(ctxT(t), GitSpec{URL: f.url("private"), Username: "alice", Password: "s3cret-token"}, dir, &log)
+		c, err := Clone(ctxT(t), GitSpec{URL: f.URL("private"), Username: "alice", Password: "s3cret-token"}, dir, &log)
 		if err != nil {
 			t.Fatalf("Clone: %v\n%s", err, log.String())
 		}
@@ -298,7 +209,7 @@ func TestCloneAuth(t *testing.T) {
 		}
 	})
 	t.Run("credentials in the URL", func(t *testing.T) {
-		u := strings.Replace(f.url("private"), "http://", "http://alice:s3cret-token@", 1)
+		u := strings.Replace(f.URL("private"), "http://", "http://alice:s3cret-token@", 1)
 		dir := t.TempDir()
 		var log bytes.Buffer
 		if _, err := Clone(ctxT(t), GitSpec{URL: u}, dir, &log); err != nil {
@@ -315,7 +226,7 @@ func TestCloneAuth(t *testing.T) {
 		}
 	})
 	t.Run("wrong password", func(t *testing.T) {
-		_, err := Clone(ctxT(t), GitSpec{URL: f.url("private"), Username: "alice", Password: "wrong"}, t.TempDir(), nil)
+		_, err := Clone(ctxT(t), GitSpec{URL: f.URL("private"), Username: "alice", Password: "wrong"}, t.TempDir(), nil)
 		if !errors.Is(err, ErrAuthFailed) {
 			t.Fatalf("err = %v, want ErrAuthFailed", err)
 		}
@@ -327,7 +238,7 @@ func TestCloneAuth(t *testing.T) {
 		}
 	})
 	t.Run("no credentials", func(t *testing.T) {
-		_, err := Clone(ctxT(t), GitSpec{URL: f.url("private")}, t.TempDir(), nil)
+		_, err := Clone(ctxT(t), GitSpec{URL: f.URL("private")}, t.TempDir(), nil)
 		if !errors.Is(err, ErrAuthRequired) {
 			t.Fatalf("err = %v, want ErrAuthRequired", err)
 		}
@@ -335,8 +246,8 @@ func TestCloneAuth(t *testing.T) {
 }
 
 func TestCloneNotFoundAndUnreachable(t *testing.T) {
-	f := newGitFixture(t, "", "")
-	_, err := Clone(ctxT(t), GitSpec{URL: f.url("nope")}, t.TempDir(), nil)
+	f := testgit.Serve(t, "", "")
+	_, err := Clone(ctxT(t), GitSpec{URL: f.URL("nope")}, t.TempDir(), nil)
 	if !errors.Is(err, ErrRepoNotFound) {
 		t.Fatalf("err = %v, want ErrRepoNotFound", err)
 	}
@@ -357,22 +268,21 @@ func TestCloneNotFoundAndUnreachable(t *testing.T) {
 }
 
 func TestCloneEmptyRepository(t *testing.T) {
-	f := newGitFixture(t, "", "")
-	f.repo("empty")
-	_, err := Clone(ctxT(t), GitSpec{URL: f.url("empty")}, t.TempDir(), nil)
+	f := testgit.Serve(t, "", "")
+	f.Repo("empty")
+	_, err := Clone(ctxT(t), GitSpec{URL: f.URL("empty")}, t.TempDir(), nil)
 	if !errors.Is(err, ErrEmptyRepo) {
 		t.Fatalf("err = %v, want ErrEmptyRepo", err)
 	}
 }
 
 func TestCloneTimeout(t *testing.T) {
-	f := newGitFixture(t, "", "")
-	work := f.repo("app")
-	f.commit(work, "a", "a", "a")
-	f.git(work, "push", "-q", "origin", "main")
+	f := testgit.Serve(t, "", "")
+	work := f.Repo("app")
+	f.Commit(work, "a", map[string]string{"a": "a"})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := Clone(ctx, GitSpec{URL: f.url("app")}, t.TempDir(), nil)
+	_, err := Clone(ctx, GitSpec{URL: f.URL("app")}, t.TempDir(), nil)
 	if !errors.Is(err, ErrCloneTimeout) {
 		t.Fatalf("err = %v, want ErrCloneTimeout", err)
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/berth-platform/berth/internal/testdaemon"
 )
 
 func TestRunServesHTTPOnBridge(t *testing.T) {
@@ -364,7 +366,7 @@ func TestStopIdempotent(t *testing.T) {
 			t.Fatalf("repeated stop: %v", err)
 		}
 	}
-	if isAlive(int(r.PID)) {
+	if testdaemon.Alive(int(r.PID)) {
 		t.Fatalf("pid %d still alive", r.PID)
 	}
 	list, err := env.engine.List(ctx)
@@ -436,16 +438,6 @@ func TestAdoptionByNewEngine(t *testing.T) {
 func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
-}
-
-func isAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// A zombie is dead for our purpose.
-	f := strings.Fields(string(b))
-	return len(f) > 2 && f[2] != "Z"
 }
 
 func masqueradeRules(t *testing.T, netName string) string {

@@ -1,22 +1,19 @@
 package containerd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+
+	"github.com/berth-platform/berth/internal/supervisor"
 )
 
 // Berth runs its own containerd rather than the system one so that it owns
@@ -54,16 +51,9 @@ type DaemonConfig struct {
 
 // Daemon is a containerd child process under supervision.
 type Daemon struct {
-	cfg DaemonConfig
-	log *slog.Logger
-
-	mu       sync.Mutex
-	proc     *os.Process
-	exited   chan struct{} // closed when proc has been reaped
-	stopping bool
-	stopc    chan struct{} // closed by Stop to end the supervisor
-	done     chan struct{} // closed when the supervisor has ended
-	restarts int
+	cfg  DaemonConfig
+	log  *slog.Logger
+	proc supervisor.Process
 }
 
 // NewDaemon prepares a daemon; Start runs it.
@@ -87,21 +77,10 @@ func (d *Daemon) configPath() string { return filepath.Join(d.cfg.Dir, "config.t
 func (d *Daemon) pidPath() string    { return filepath.Join(d.cfg.Dir, "containerd.pid") }
 
 // Pid is the current containerd process id, 0 when none runs.
-func (d *Daemon) Pid() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.proc == nil {
-		return 0
-	}
-	return d.proc.Pid
-}
+func (d *Daemon) Pid() int { return d.proc.Pid() }
 
 // Restarts counts how often the supervisor restarted a dead containerd.
-func (d *Daemon) Restarts() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.restarts
-}
+func (d *Daemon) Restarts() int { return d.proc.Restarts() }
 
 // Start writes the configuration, ends a containerd left over from a
 // previous berth on the same directory, starts containerd and waits until
@@ -118,7 +97,6 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.cfg.Binary = bin
 	for _, dir := range []string{d.cfg.Dir, filepath.Join(d.cfg.Dir, "root"), filepath.Join(d.cfg.Dir, "state"), filepath.Dir(d.cfg.LogFile)} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return fmt.Errorf("containerd daemon: %w", err)
@@ -127,39 +105,31 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err := os.WriteFile(d.configPath(), []byte(d.config()), 0o600); err != nil {
 		return fmt.Errorf("containerd daemon: write config: %w", err)
 	}
-	d.endLeftover()
-
-	d.mu.Lock()
-	if d.stopc != nil {
-		d.mu.Unlock()
-		return errors.New("containerd daemon: already started")
-	}
-	d.stopc = make(chan struct{})
-	d.done = make(chan struct{})
-	d.mu.Unlock()
-
-	if err := d.spawnAndWait(ctx); err != nil {
-		close(d.done)
-		d.mu.Lock()
-		d.stopc = nil
-		d.mu.Unlock()
-		return err
-	}
-	go d.supervise()
-	return nil
+	return d.proc.Start(ctx, supervisor.Config{
+		Name:         "containerd",
+		Binary:       bin,
+		Args:         []string{"--config", d.configPath()},
+		LogPath:      d.cfg.LogFile,
+		PidPath:      d.pidPath(),
+		OwnArg:       d.configPath(),
+		Address:      d.Address(),
+		Ready:        d.ready,
+		StartTimeout: d.cfg.StartTimeout,
+		// KillGroup stays off: the shims, which hold the instances, are
+		// containerd's descendants and must outlive it.
+		Logger: d.log,
+	})
 }
 
 func (d *Daemon) binary() (string, error) {
 	if d.cfg.Binary != "" {
 		return d.cfg.Binary, nil
 	}
-	if p, err := exec.LookPath("containerd"); err == nil {
-		return p, nil
+	bin, err := supervisor.LookBinary("containerd", "/usr/bin/containerd")
+	if err != nil {
+		return "", fmt.Errorf("containerd daemon: %w (apt-get install containerd runc)", err)
 	}
-	if _, err := os.Stat("/usr/bin/containerd"); err == nil {
-		return "/usr/bin/containerd", nil
-	}
-	return "", errors.New("containerd daemon: containerd not found on PATH nor at /usr/bin/containerd (apt-get install containerd runc)")
+	return bin, nil
 }
 
 // config is containerd's configuration (version 2, understood by 1.6 and
@@ -194,106 +164,12 @@ func (d *Daemon) config() string {
 	return b.String()
 }
 
-// endLeftover stops a containerd that a previous berth process started on
-// this directory and did not stop (berth was killed). Two daemons on one
-// root would fight over the metadata database; the shims are unaffected.
-func (d *Daemon) endLeftover() {
-	b, err := os.ReadFile(d.pidPath())
-	if err != nil {
-		return
+// ready checks once that containerd answers on its socket.
+func (d *Daemon) ready(ctx context.Context) error {
+	if _, err := os.Stat(d.Address()); err != nil {
+		return err
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !bytes.Contains(cmdline, []byte(d.configPath())) {
-		_ = os.Remove(d.pidPath())
-		return
-	}
-	d.log.Warn("stopping containerd left over from a previous run", "pid", pid)
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if syscall.Kill(pid, 0) != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if syscall.Kill(pid, 0) == nil {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		time.Sleep(200 * time.Millisecond)
-	}
-	_ = os.Remove(d.pidPath())
-}
-
-// spawnAndWait starts one containerd process and waits until it answers.
-func (d *Daemon) spawnAndWait(ctx context.Context) error {
-	logf, err := os.OpenFile(d.cfg.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return fmt.Errorf("containerd daemon: open log: %w", err)
-	}
-	defer logf.Close() // the child has its own descriptor
-	logStart, _ := logf.Seek(0, io.SeekEnd)
-
-	cmd := exec.Command(d.cfg.Binary, "--config", d.configPath())
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = withPath(os.Environ())
-	// Its own process group: a Ctrl-C on berth's terminal must not reach
-	// containerd (berth stops it in order), let alone the shims.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("containerd daemon: start %s: %w", d.cfg.Binary, err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	d.mu.Lock()
-	d.proc, d.exited = cmd.Process, exited
-	d.mu.Unlock()
-	_ = os.WriteFile(d.pidPath(), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
-
-	if err := d.waitReady(ctx, exited); err != nil {
-		select {
-		case <-exited:
-			err = fmt.Errorf("%w (containerd exited: %v)", err, waitErr)
-		default:
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		return fmt.Errorf("containerd daemon: %w; last lines of %s:\n%s", err, d.cfg.LogFile, lastLines(d.cfg.LogFile, logStart, 20))
-	}
-	d.log.Info("containerd running", "pid", cmd.Process.Pid, "address", d.Address())
-	return nil
-}
-
-// waitReady polls the version service until containerd answers, the
-// process dies or StartTimeout passes.
-func (d *Daemon) waitReady(ctx context.Context, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.StartTimeout)
-	defer cancel()
-	var last error = errors.New("no answer yet")
-	for {
-		select {
-		case <-exited:
-			return fmt.Errorf("containerd exited before it answered on %s", d.Address())
-		case <-ctx.Done():
-			return fmt.Errorf("containerd did not answer on %s within %s: %w", d.Address(), d.cfg.StartTimeout, last)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if _, err := os.Stat(d.Address()); err != nil {
-			last = err
-			continue
-		}
-		if err := ping(ctx, d.Address()); err != nil {
-			last = err
-			continue
-		}
-		return nil
-	}
+	return ping(ctx, d.Address())
 }
 
 func ping(ctx context.Context, address string) error {
@@ -308,106 +184,10 @@ func ping(ctx context.Context, address string) error {
 	return err
 }
 
-// supervise restarts containerd whenever it dies, with exponential
-// back-off (1s doubling to 30s, back to 1s after a minute of good health),
-// until Stop.
-func (d *Daemon) supervise() {
-	defer close(d.done)
-	backoff := time.Second
-	for {
-		d.mu.Lock()
-		exited, proc := d.exited, d.proc
-		d.mu.Unlock()
-		started := time.Now()
-		select {
-		case <-d.stopc:
-			return
-		case <-exited:
-		}
-		if time.Since(started) > time.Minute {
-			backoff = time.Second
-		}
-		for {
-			d.mu.Lock()
-			d.restarts++
-			n := d.restarts
-			d.mu.Unlock()
-			d.log.Warn("containerd exited unexpectedly; restarting", "pid", proc.Pid, "restart", n, "backoff", backoff, "log", d.cfg.LogFile)
-			select {
-			case <-d.stopc:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 30*time.Second)
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-d.stopc:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-			err := d.spawnAndWait(ctx)
-			cancel()
-			if err == nil {
-				d.log.Info("containerd restarted", "restart", n)
-				break
-			}
-			d.log.Error("containerd restart failed", "restart", n, "err", err)
-			select {
-			case <-d.stopc:
-				return
-			default:
-			}
-		}
-	}
-}
-
 // Stop ends containerd: SIGTERM, up to grace (default 10s) for it to exit,
 // then SIGKILL. Only containerd itself is signalled; instances keep
 // running in their shims and are adopted by the next Start.
-func (d *Daemon) Stop(grace time.Duration) error {
-	if grace <= 0 {
-		grace = 10 * time.Second
-	}
-	d.mu.Lock()
-	if d.stopc == nil || d.stopping {
-		d.mu.Unlock()
-		return nil
-	}
-	d.stopping = true
-	close(d.stopc)
-	d.mu.Unlock()
-	<-d.done
-
-	d.mu.Lock()
-	proc, exited := d.proc, d.exited
-	if proc == nil {
-		d.stopc, d.stopping = nil, false
-		d.mu.Unlock()
-		return nil
-	}
-	d.mu.Unlock()
-	select {
-	case <-exited:
-	default:
-		_ = proc.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(grace):
-			d.log.Warn("containerd did not stop in time; killing it", "pid", proc.Pid, "grace", grace)
-			_ = proc.Kill()
-			<-exited
-		}
-	}
-	_ = os.Remove(d.pidPath())
-	d.mu.Lock()
-	// Ready for another Start.
-	d.proc, d.stopc, d.stopping = nil, nil, false
-	d.mu.Unlock()
-	d.log.Info("containerd stopped", "pid", proc.Pid)
-	return nil
-}
+func (d *Daemon) Stop(grace time.Duration) error { return d.proc.Stop(grace) }
 
 // Connect returns a client for the containerd at address (a berth-started
 // daemon or one given with --containerd-address) once it answers.
@@ -439,40 +219,4 @@ func Connect(ctx context.Context, address string) (*client.Client, error) {
 // Connect returns a client for this daemon.
 func (d *Daemon) Connect(ctx context.Context) (*client.Client, error) {
 	return Connect(ctx, d.Address())
-}
-
-// withPath makes sure runc and the shims are found even when berth was
-// started with a minimal PATH.
-func withPath(env []string) []string {
-	const sys = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	for i, kv := range env {
-		if strings.HasPrefix(kv, "PATH=") {
-			env[i] = kv + ":" + sys
-			return env
-		}
-	}
-	return append(env, "PATH="+sys)
-}
-
-// lastLines returns up to n last lines written to path after offset.
-func lastLines(path string, offset int64, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	defer f.Close()
-	const max = 64 << 10
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	if st.Size()-offset > max {
-		offset = st.Size() - max
-	}
-	b, _ := io.ReadAll(io.NewSectionReader(f, offset, st.Size()-offset))
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

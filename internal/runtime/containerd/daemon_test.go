@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-platform/berth/internal/testdaemon"
 )
 
 func TestDaemonStartFailureShowsLog(t *testing.T) {
@@ -31,7 +33,7 @@ func TestDaemonStartFailureShowsLog(t *testing.T) {
 			t.Errorf("error lacks %q", want)
 		}
 	}
-	if d.Pid() != 0 && isAlive(d.Pid()) {
+	if d.Pid() != 0 && testdaemon.Alive(d.Pid()) {
 		t.Error("failed daemon left a process")
 	}
 
@@ -80,7 +82,7 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("containerd %d killed, restarted as %d", pid0, env.daemon.Pid())
-	if !isAlive(int(keeper.PID)) {
+	if !testdaemon.Alive(int(keeper.PID)) {
 		t.Fatal("container died with containerd")
 	}
 	info := waitRunning(t, env.engine, "keeper")
@@ -94,12 +96,12 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 	if err := env.daemon.Stop(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if !isAlive(int(keeper.PID)) {
+	if !testdaemon.Alive(int(keeper.PID)) {
 		t.Fatal("container died when containerd stopped")
 	}
 	time.Sleep(3 * time.Second) // quitter exits now, unobserved
 	d2 := startDaemon(t, env.dir)
-	if !isAlive(int(keeper.PID)) {
+	if !testdaemon.Alive(int(keeper.PID)) {
 		t.Fatal("container died across the daemon restart")
 	}
 	ex := waitExit(t, exits, "quitter", 60*time.Second)
@@ -147,7 +149,7 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 	if err := env.engine.Stop(ctx, "keeper", 0); err != nil {
 		t.Fatal(err)
 	}
-	if isAlive(int(keeper.PID)) {
+	if testdaemon.Alive(int(keeper.PID)) {
 		t.Fatal("keeper survived Stop")
 	}
 	env.stopAll(t)

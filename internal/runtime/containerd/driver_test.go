@@ -14,6 +14,7 @@ import (
 	"github.com/berth-platform/berth/internal/model"
 	"github.com/berth-platform/berth/internal/runtime"
 	"github.com/berth-platform/berth/internal/runtime/cninetwork"
+	"github.com/berth-platform/berth/internal/testdaemon"
 )
 
 // openTestDriver opens a driver on its own data directory, namespace,
@@ -23,7 +24,7 @@ func openTestDriver(t *testing.T, dir string, cfg *DriverConfig) *Driver {
 	if cfg.DataDir == "" {
 		*cfg = DriverConfig{DataDir: dir, Namespace: "bt-" + randHex(6), Bridge: "bt" + randHex(6), ServiceLink: "bs" + randHex(6)}
 		t.Cleanup(func() {
-			killProcessesMentioning(t, dir)
+			testdaemon.KillProcessesMentioning(t, dir)
 			removeCgroups(t, cfg.Namespace)
 		})
 	}

@@ -2,7 +2,6 @@ package containerd
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -17,11 +16,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +33,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-platform/berth/internal/runtime/cninetwork"
+	"github.com/berth-platform/berth/internal/testdaemon"
 )
 
 const busyboxPath = "/bin/busybox"
@@ -74,62 +71,8 @@ func randHex(n int) string {
 }
 
 // shortDir is a fresh directory under /tmp: t.TempDir() paths are too long
-// for containerd's unix sockets. Cleanup unmounts what is left below it.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("/tmp", "bt-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		killProcessesMentioning(t, dir)
-		unmountBelow(dir)
-		if err := os.RemoveAll(dir); err != nil {
-			t.Errorf("remove %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// unmountBelow detaches every mount under dir, deepest first.
-func unmountBelow(dir string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	var mounts []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			mounts = append(mounts, fields[4])
-		}
-	}
-	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
-	for _, m := range mounts {
-		_ = unix.Unmount(m, unix.MNT_DETACH)
-	}
-}
-
-// killProcessesMentioning kills processes started for this test (shims
-// and containerd carry the test directory in their command line) that
-// survived a failed test.
-func killProcessesMentioning(t *testing.T, dir string) {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !bytes.Contains(cmdline, []byte(dir+"/")) {
-			continue
-		}
-		t.Logf("killing leftover process %d: %s", pid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-}
+// for containerd's unix sockets.
+func shortDir(t *testing.T) string { return testdaemon.Dir(t, "bt-") }
 
 // testEnv is one test's containerd, network and engine.
 type testEnv struct {
@@ -185,7 +128,7 @@ func newEnv(t *testing.T) *testEnv {
 	env := &testEnv{dir: shortDir(t), ns: "bt-" + randHex(6)}
 	// Runs after the daemon stopped: containers' parent cgroups.
 	t.Cleanup(func() {
-		killProcessesMentioning(t, env.dir)
+		testdaemon.KillProcessesMentioning(t, env.dir)
 		removeCgroups(t, env.ns)
 	})
 	env.daemon = startDaemon(t, env.dir)
