@@ -52,7 +52,7 @@ go vet ./...
 
 step "Running the tests"
 set +e
-go test -count=1 -timeout 20m "$@" ./... 2>&1 | tee /tmp/berth-test.out
+go test -count=1 -timeout 45m "$@" ./... 2>&1 | tee /tmp/berth-test.out
 status=${PIPESTATUS[0]}
 set -e
 echo
