@@ -68,9 +68,10 @@ type plan struct {
 // A request goes again, on a new connection, when nothing of it can have
 // been acted on: a kept-alive connection the instance had closed (its idle
 // timeout, a restart) takes it to the same instance; a refused connection,
-// or a new one closed before any answer, takes it once to the next
-// instance, as instances come and go. Only requests that can be sent twice
-// (no body, idempotent method) go again after they were written.
+// or a new one closed before any answer, takes it to the next instance (up
+// to maxMoves times), as instances come and go. Only requests that can be
+// sent twice (no body, idempotent method) go again after they were
+// written.
 func (p *Proxy) forward(x *exchange, ups []string) {
 	r := x.r
 	pl := &x.plan
@@ -307,13 +308,23 @@ func (x *exchange) writeBody(uc *upConn) error {
 	limit := x.route.MaxBodyBytes
 	var total int64
 	var hex [20]byte
+	// A client that stops sending mid-body would hold the instance's
+	// connection forever: each read of the body gets the send timeout.
+	rc := http.NewResponseController(x.w)
+	deadlines := true
 	for {
+		if deadlines {
+			deadlines = rc.SetReadDeadline(time.Now().Add(pl.t.Send)) == nil
+		}
 		n, rerr := x.r.Body.Read(buf)
 		if rerr != nil && rerr != io.EOF {
 			return &clientBodyError{rerr}
 		}
 		eof := rerr == io.EOF
 		if eof {
+			if deadlines {
+				_ = rc.SetReadDeadline(time.Time{})
+			}
 			// Known before the last bytes go up, so an answer that
 			// follows them finds the body complete.
 			x.bodyComplete.Store(true)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,22 +20,18 @@ func mono(t time.Time) int64 { return int64(t.Sub(monoBase)) }
 // at them every tick. Per request that costs two uncontended locks, where
 // a read deadline and a context callback cost a timer update, a callback
 // registration and its removal (about 5% of the gateway's CPU at full
-// load). The goroutine runs only while connections are open.
+// load). The goroutine runs only while requests are in flight.
 type watchdog struct {
 	mu      sync.Mutex
-	conns   []*upConn
-	running bool
-	batch   []*upConn // the run loop's copy
+	conns   []*upConn // every open connection
+	busy    atomic.Int64
+	running atomic.Bool
 }
 
 func (d *watchdog) add(uc *upConn) {
 	d.mu.Lock()
 	uc.watchIdx = len(d.conns)
 	d.conns = append(d.conns, uc)
-	if !d.running {
-		d.running = true
-		go d.run()
-	}
 	d.mu.Unlock()
 }
 
@@ -51,25 +48,34 @@ func (d *watchdog) remove(uc *upConn) {
 	d.mu.Unlock()
 }
 
+// started counts a request in and makes sure the loop runs.
+func (d *watchdog) started() {
+	d.busy.Add(1)
+	if !d.running.Load() && d.running.CompareAndSwap(false, true) {
+		go d.run()
+	}
+}
+
 func (d *watchdog) run() {
 	t := time.NewTicker(watchTick)
 	defer t.Stop()
+	var batch []*upConn
 	for range t.C {
-		d.mu.Lock()
-		if len(d.conns) == 0 {
-			d.running = false
-			d.batch = nil
-			d.mu.Unlock()
-			return
+		if d.busy.Load() == 0 {
+			d.running.Store(false)
+			// A request that started meanwhile saw the loop running.
+			if d.busy.Load() == 0 || !d.running.CompareAndSwap(false, true) {
+				return
+			}
 		}
-		batch := append(d.batch[:0], d.conns...)
+		d.mu.Lock()
+		batch = append(batch[:0], d.conns...)
 		d.mu.Unlock()
 		now := mono(time.Now())
 		for _, uc := range batch {
 			uc.check(now)
 		}
 		clear(batch)
-		d.batch = batch
 	}
 }
 
@@ -81,6 +87,7 @@ func (uc *upConn) watch(r interface{ Err() error }, headDeadline int64) {
 	uc.busy, uc.ctx, uc.interrupted = true, r, false
 	uc.headDeadline.Store(headDeadline)
 	uc.mu.Unlock()
+	uc.wd.started()
 }
 
 // unwatch ends it, and reports whether the watchdog interrupted the
@@ -90,6 +97,7 @@ func (uc *upConn) unwatch() (interrupted bool) {
 	uc.busy, uc.ctx = false, nil
 	interrupted = uc.interrupted
 	uc.mu.Unlock()
+	uc.wd.busy.Add(-1)
 	return interrupted
 }
 

@@ -169,7 +169,6 @@ func (g *Gateway) Observe(rec *AccessRecord) {
 func (g *Gateway) Close() { g.closeOnce.Do(g.close) }
 
 func (g *Gateway) close() {
-	g.proxy.Close()
 	g.tcp.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -178,6 +177,8 @@ func (g *Gateway) close() {
 			s.Close()
 		}
 	}
+	// Idle upstream connections go once no request can use them.
+	g.proxy.Close()
 	if g.access != nil {
 		g.access.close()
 		if c, ok := g.cfg.AccessLog.(io.Closer); ok {

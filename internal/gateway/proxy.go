@@ -125,7 +125,7 @@ type exchange struct {
 	bodyErr         error
 	bodyInterrupted bool
 	bodyComplete    atomic.Bool // the writer read the client's body to its end
-	duplex          bool // HTTP/1 full duplex is on (see closeUnreadBody)
+	duplex          bool        // HTTP/1 full duplex is on (see closeUnreadBody)
 }
 
 var exchangePool = sync.Pool{New: func() any { return &exchange{bodyDone: make(chan error, 1)} }}
@@ -167,10 +167,20 @@ func (p *Proxy) serve(x *exchange) {
 		return
 	}
 	x.route = route
+	if r.Method == http.MethodConnect {
+		// A tunnel request is for proxies; no component asked for it.
+		w.Header().Set("X-Request-Id", x.rec.RequestID)
+		http.Error(w, "CONNECT is not supported", http.StatusMethodNotAllowed)
+		x.rec.Status = http.StatusMethodNotAllowed
+		return
+	}
 	if route.RedirectHTTPS && r.TLS == nil && !strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
+		}
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]" // IPv6
 		}
 		w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
 		w.Header().Set("X-Request-Id", x.rec.RequestID)
@@ -245,8 +255,33 @@ func (p *Proxy) upstreamFailed(x *exchange, err error) {
 	var bad *badResponseError
 	switch {
 	case clientGone(x.r, err):
-		if !x.wroteHeader {
-			x.rec.Status = StatusClientClosed
+		if x.wroteHeader {
+			return
+		}
+		// Left (nothing to answer), or still there with a body that
+		// stalled or is malformed.
+		x.rec.Status = StatusClientClosed
+		send := http.StatusRequestTimeout
+		if ce := (*clientBodyError)(nil); errors.As(err, &ce) {
+			switch {
+			case isTimeout(ce.err):
+				x.rec.Status = http.StatusRequestTimeout
+			case !isStale(ce.err):
+				x.rec.Status, send = http.StatusBadRequest, http.StatusBadRequest
+			}
+		}
+		if x.rec.Status != StatusClientClosed || x.closeUnreadBody() {
+			// Without an answer the server would send an empty 200; and
+			// an unread HTTP/1 body must close the connection (see
+			// closeUnreadBody).
+			h := x.w.Header()
+			clear(h)
+			if x.closeUnreadBody() {
+				h.Set("Connection", "close")
+			}
+			h.Set("X-Request-Id", x.rec.RequestID)
+			x.w.WriteHeader(send)
+			x.wroteHeader = true
 		}
 		return
 	case errors.Is(err, errBodyTooLarge):
@@ -297,7 +332,8 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 
 // newRequestID returns "req-" and 16 base32 characters like model.NewID,
 // from the runtime's per-thread ChaCha8 generator: request ids need to be
-// unique, not secret, and crypto/rand would be a syscall per request.
+// unique, not secret, and crypto/rand costs a getrandom(2) call a request
+// on most kernels.
 func newRequestID() string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
 	var b [20]byte

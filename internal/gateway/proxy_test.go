@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -994,6 +995,82 @@ func TestSendTimeout(t *testing.T) {
 	}
 }
 
+func TestConnectTimeout(t *testing.T) {
+	// A listener that never accepts, with a backlog of one that the test
+	// fills: the kernel drops the gateway's SYNs, so its dial hangs.
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	for i := 0; i < 2; i++ {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
+			break // full
+		}
+		defer c.Close()
+	}
+	f := newFixture(t, ProxyOptions{}, Route{Domain: "hang.test", Component: "a/hang", Upstreams: addrs(addr),
+		Timeouts: Timeouts{Connect: 200 * time.Millisecond}})
+	start := time.Now()
+	resp, _ := f.do(t, "GET", "hang.test", "/", nil)
+	if resp.StatusCode != 504 || resp.Header.Get("X-Berth-Error") != CauseTimeout || time.Since(start) > 3*time.Second {
+		t.Errorf("%d %q after %v", resp.StatusCode, resp.Header.Get("X-Berth-Error"), time.Since(start))
+	}
+}
+
+func TestStalledUpload(t *testing.T) {
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	})
+	f := newFixture(t, ProxyOptions{}, Route{Domain: "stall.test", Upstreams: addrs(up), Timeouts: Timeouts{Send: 300 * time.Millisecond}})
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Announces 1000 bytes, sends 10, then waits.
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: stall.test\r\nContent-Length: 1000\r\n\r\n0123456789")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+		t.Errorf("%d, close %v", resp.StatusCode, resp.Close)
+	}
+	recs := f.recs.waitFor(t, 1)
+	if recs[0].Status != http.StatusRequestTimeout || recs[0].BytesIn != 10 {
+		t.Errorf("record %+v", recs[0])
+	}
+
+	// A body that is not valid chunked encoding is the client's error.
+	c2, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	io.WriteString(c2, "POST / HTTP/1.1\r\nHost: stall.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
+	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err = http.ReadResponse(bufio.NewReader(c2), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !resp.Close {
+		t.Errorf("bad chunking: %d, close %v", resp.StatusCode, resp.Close)
+	}
+}
+
 func TestEarlyAnswer(t *testing.T) {
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "who are you", http.StatusUnauthorized) // without reading the body
@@ -1054,6 +1131,65 @@ func TestInstanceBreaksOffMidAnswer(t *testing.T) {
 		if r.Cause != CauseReset || (r.Host != "garbage.test" && r.Status != 200) {
 			t.Errorf("record %s: %d %q", r.Host, r.Status, r.Cause)
 		}
+	}
+}
+
+func TestAnswerFraming(t *testing.T) {
+	raw := rawBackend(t, func(c net.Conn, head string) {
+		path := strings.Fields(head)[1]
+		switch path {
+		case "/head":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n")
+		case "/304":
+			io.WriteString(c, "HTTP/1.1 304 Not Modified\r\nEtag: \"x\"\r\n\r\n")
+		case "/close":
+			io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
+		case "/interim":
+			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	var sawExpect atomic.Value
+	echo := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		sawExpect.Store(r.Header.Get("Expect"))
+		io.Copy(w, r.Body)
+	})
+	f := newFixture(t, ProxyOptions{},
+		Route{Domain: "raw.test", Upstreams: addrs(raw)},
+		Route{Domain: "echo.test", Upstreams: addrs(echo)},
+	)
+	resp, body := f.do(t, "HEAD", "raw.test", "/head", nil)
+	if resp.StatusCode != 200 || resp.ContentLength != 42 || body != "" {
+		t.Errorf("HEAD: %d length %d %q", resp.StatusCode, resp.ContentLength, body)
+	}
+	resp, body = f.do(t, "GET", "raw.test", "/304", nil)
+	if resp.StatusCode != 304 || resp.Header.Get("Etag") != `"x"` || body != "" {
+		t.Errorf("304: %d %q %q", resp.StatusCode, resp.Header.Get("Etag"), body)
+	}
+	resp, body = f.do(t, "GET", "raw.test", "/close", nil)
+	if resp.StatusCode != 200 || body != "until the end" {
+		t.Errorf("HTTP/1.0 until close: %d %q", resp.StatusCode, body)
+	}
+	resp, body = f.do(t, "GET", "raw.test", "/interim", nil)
+	if resp.StatusCode != 200 || body != "ok" || resp.Header.Get("Link") != "" {
+		t.Errorf("after 103: %d %q %q", resp.StatusCode, body, resp.Header.Get("Link"))
+	}
+
+	// The client waits for 100 Continue; the gateway's server sends it
+	// when the body is read, and the instance is not asked to.
+	tr := &http.Transport{ExpectContinueTimeout: 10 * time.Second}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("PUT", f.url+"/", strings.NewReader("continued"))
+	req.Host = "echo.test"
+	req.Header.Set("Expect", "100-continue")
+	start := time.Now()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "continued" || sawExpect.Load() != "" || time.Since(start) > 5*time.Second {
+		t.Errorf("100-continue: %q, instance saw Expect %q, after %v", b, sawExpect.Load(), time.Since(start))
 	}
 }
 
