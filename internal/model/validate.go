@@ -482,7 +482,7 @@ const (
 // Validate checks a source and fills its type: git when a URL is given.
 func (s *Source) Validate() error {
 	if s == nil {
-		return invalid("source", "is required for kind source: {\"url\": GIT_URL}, {\"type\": \"package\"} for an upload, or {\"type\": \"image\", \"image\": REF}")
+		return invalid("source.url", "is required for kind source: {\"url\": GIT_URL}, or {\"type\": \"package\"} for an upload, or {\"type\": \"image\", \"image\": REF}")
 	}
 	if s.Type == "" {
 		s.Type = SourceGit

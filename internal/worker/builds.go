@@ -155,6 +155,14 @@ func (b *Builds) build(ctx context.Context, t *model.Task, log *TaskLog) error {
 	log.Printf("build", "Build success: version %d (%s) in %s", version.Number, version.Digest, time.Since(start).Round(100*time.Millisecond))
 	b.collect(ctx, c, log)
 
+	if same, running := b.sameAsRunning(ctx, c, version); same {
+		_, err := b.tasks.mutate(ctx, c.ID, func(c *model.Component) error {
+			c.BuildState, c.BuildMessage = "", ""
+			return nil
+		})
+		log.Printf("deploy", "version %d is the same image as the running version %d (%s); nothing to roll out", version.Number, running, version.Digest)
+		return err
+	}
 	c, err = b.tasks.mutate(ctx, c.ID, func(c *model.Component) error {
 		c.BuildState, c.BuildMessage = "", ""
 		c.DeployVersion, c.Image, c.Desired = version.Number, version.Image, model.DesiredRunning
@@ -162,12 +170,19 @@ func (b *Builds) build(ctx context.Context, t *model.Task, log *TaskLog) error {
 			// The app's own port, as the plan or its Dockerfile says.
 			c.Ports = []model.Port{{Port: port, Protocol: model.ProtoHTTP, Inner: true}}
 			c.Normalize()
-			if c.Readiness == nil {
-				// Ready when the app accepts connections, not when its
-				// process started: interpreters take a while to listen.
-				c.Readiness = &model.Probe{Type: model.ProbeTCP, Port: port, PeriodSeconds: 1}
-			}
 			log.Printf("build", "the app listens on port %d: added it to %s as an inner port (PATCH it with {\"outer\": true} to publish it)", port, c.Alias)
+		}
+		if c.Readiness == nil {
+			// Ready when the app accepts connections, not when its process
+			// started (interpreters take a while to listen): a rollout then
+			// never sends requests to an instance that would refuse them.
+			for _, p := range c.Ports {
+				if p.Protocol != model.ProtoUDP {
+					c.Readiness = &model.Probe{Type: model.ProbeTCP, Port: p.Port, PeriodSeconds: 1}
+					log.Printf("build", "readiness: %s is ready when port %d accepts connections (set a readiness check to change it)", c.Alias, p.Port)
+					break
+				}
+			}
 		}
 		return nil
 	})
@@ -176,6 +191,19 @@ func (b *Builds) build(ctx context.Context, t *model.Task, log *TaskLog) error {
 	}
 	log.Printf("deploy", "Deploying version %d", version.Number)
 	return b.tasks.realize(ctx, c, log, "deploy")
+}
+
+// sameAsRunning reports whether v is the image the component runs now
+// (an unchanged source), and that version's number.
+func (b *Builds) sameAsRunning(ctx context.Context, c *model.Component, v *model.Version) (bool, int64) {
+	if c.DeployVersion == 0 || c.Desired != model.DesiredRunning || v.Digest == "" {
+		return false, 0
+	}
+	running, err := b.store.GetVersion(ctx, c.ID, c.DeployVersion)
+	if err != nil || running.Digest != v.Digest {
+		return false, 0
+	}
+	return true, running.Number
 }
 
 // fail records a failed build: the version says failure, the component
@@ -282,7 +310,8 @@ func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, 
 		Auth:    map[string]buildkit.Auth{b.Registry.host(): {Username: b.Registry.Username, Password: b.Registry.Password}},
 		Timeout: b.Timeout,
 		Secrets: map[string][]byte{plan.CASecret: b.CABundle},
-		Labels:  map[string]string{"berth.component": c.Team + "/" + c.Alias, "berth.version": fmt.Sprint(v.Number)},
+		// No version label: an unchanged source must give the same digest.
+		Labels: map[string]string{"berth.component": c.Team + "/" + c.Alias},
 	}
 	if c.Source.BuildTimeout > 0 {
 		req.Timeout = time.Duration(c.Source.BuildTimeout) * time.Second

@@ -119,8 +119,9 @@ func TestBuildFromGit(t *testing.T) {
 
 	// Unchanged: every step from the cache.
 	ev, log = s.build("site", nil)
-	if ev["status"] != "success" || !strings.Contains(log, "build runtime image success: 1 of 1 steps from the cache") {
-		t.Errorf("unchanged rebuild did not hit the cache: %v\n%s", ev, log)
+	if ev["status"] != "success" || !strings.Contains(log, "build runtime image success: 1 of 1 steps from the cache") ||
+		!strings.Contains(log, "is the same image as the running version 1") {
+		t.Errorf("unchanged rebuild did not hit the cache, or rolled the same image out again: %v\n%s", ev, log)
 	}
 
 	// A failing step: its own output, build_failure, the last good version
@@ -259,7 +260,8 @@ func TestBuildOperations(t *testing.T) {
 	git := testgit.Serve(t, "", "")
 	work := git.Repo("app")
 	dockerfile := func(extra string) string {
-		return "FROM " + base + "\nARG GREETING\nRUN echo \"greeting=$GREETING\" > /greeting" + extra + "\nCMD [\"sleep\", \"3600\"]\n"
+		// The sources are copied in, so that each change is a new image.
+		return "FROM " + base + "\nARG GREETING\nRUN echo \"greeting=$GREETING\" > /greeting" + extra + "\nCOPY Dockerfile README* /src/\nCMD [\"sleep\", \"3600\"]\n"
 	}
 	git.Commit(work, "v1", map[string]string{"Dockerfile": dockerfile("")})
 	var created struct {
