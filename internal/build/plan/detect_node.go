@@ -70,6 +70,9 @@ func detectNode(d *dirInfo, forced bool) (Detection, bool, error) {
 	}
 	if s := pkg.Scripts["start"]; s != "" {
 		det.Details[DetailStartScript] = s
+		if pkg.Scripts["prestart"] != "" || pkg.Scripts["poststart"] != "" {
+			det.Details[DetailStartHooks] = "true"
+		}
 	}
 	if v := pkg.Engines["node"]; v != "" {
 		det.Details[DetailNodeEngine] = v

@@ -58,6 +58,7 @@ const (
 	DetailWorkspaces     = "workspaces"      // node: "true" for a workspace (monorepo) root
 	DetailYarnBerry      = "yarn_berry"      // node: "true" for Yarn 2+
 	DetailInstallHooks   = "install_hooks"   // node: "true" when install scripts need the sources
+	DetailStartHooks     = "start_hooks"     // node: "true" when prestart/poststart scripts exist (npm start must run them)
 	DetailRequirements   = "requirements"    // python: requirements file name
 	DetailRequirementSet = "requirement_set" // python: requirements derived from a lock file, one a line
 	DetailPyProject      = "pyproject"       // python: "true" when installed with pip install .

@@ -128,6 +128,10 @@ func nodeStart(det Detection) (cmd []string, static bool, err error) {
 	case d[DetailStartScript] != "" && d[DetailYarnBerry] == "true":
 		// Plug'n'Play installs leave no node_modules for npm to use.
 		return []string{"yarn", "start"}, false, nil
+	case d[DetailStartScript] != "" && d[DetailStartHooks] != "true" && plainNodeScript(d[DetailStartScript]) != "":
+		// "node server.js" runs as it is: npm in between costs a second of
+		// start-up and does not pass the stop signal on.
+		return []string{"node", plainNodeScript(d[DetailStartScript])}, false, nil
 	case d[DetailStartScript] != "":
 		// npm runs the start script whichever manager installed the
 		// dependencies, and the runner is sure to have it.
@@ -139,6 +143,16 @@ func nodeStart(det Detection) (cmd []string, static bool, err error) {
 	}
 	return nil, false, &StartCommandError{Language: NodeJS,
 		Looked: []string{"a start script in package.json", "main in package.json", "server.js", "app.js", "index.js", "main.js", "a build script"}}
+}
+
+// plainNodeScript is the file of a start script that is only "node FILE"
+// (no flags, no shell), or "".
+func plainNodeScript(script string) string {
+	fields := strings.Fields(script)
+	if len(fields) != 2 || fields[0] != "node" || strings.HasPrefix(fields[1], "-") || strings.ContainsAny(fields[1], "$;&|<>`'\"\\") {
+		return ""
+	}
+	return fields[1]
 }
 
 // installManager installs yarn or pnpm unless the image has it, at the

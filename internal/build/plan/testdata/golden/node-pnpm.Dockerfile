@@ -13,4 +13,4 @@ WORKDIR /app
 ENV NODE_ENV=production NPM_CONFIG_UPDATE_NOTIFIER=false PORT=5000
 COPY --from=build /app /app
 EXPOSE 5000
-CMD ["npm","start"]
+CMD ["node","index.js"]
