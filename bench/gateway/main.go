@@ -65,6 +65,7 @@ func main() {
 	host := flag.String("host", "bench.test", "Host header sent (the route's domain)")
 	backendAddr := flag.String("backend", "", "address for the backend (default: a free loopback port); a -target gateway must route -host to it")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the in-process gateway during the plain run")
+	netHTTPOnly := flag.Bool("nethttp", false, "serve berth's plain HTTP with net/http's server alone (the gateway's NetHTTPOnly), not its own fast path")
 	serveBackend := flag.String("serve-backend", "", "internal: run as the backend on this address")
 	flag.Parse()
 
@@ -73,7 +74,7 @@ func main() {
 		return
 	}
 	b := &bench{duration: *duration, conns: *conns, threads: *threads, rounds: max(1, *rounds), only: *only, size: *size, host: *host,
-		target: *target, tlsTarget: *tlsTarget, backendAddr: *backendAddr, cpuProfile: *cpuProfile}
+		target: *target, tlsTarget: *tlsTarget, backendAddr: *backendAddr, cpuProfile: *cpuProfile, netHTTPOnly: *netHTTPOnly}
 	err := b.run()
 	b.cleanup()
 	if err != nil {
@@ -89,6 +90,8 @@ type bench struct {
 	only                    string
 	host, target, tlsTarget string
 	backendAddr, cpuProfile string
+	netHTTPOnly             bool
+	fast                    []*gateway.FastServer
 
 	dir      string
 	backend  *exec.Cmd
@@ -436,6 +439,13 @@ func (b *bench) startBerth(cert tls.Certificate) (string, string, error) {
 		if tlsCfg != nil {
 			ln = tls.NewListener(ln, tlsCfg)
 			scheme = "https"
+		} else if !b.netHTTPOnly {
+			// As the gateway's plain listener: its own HTTP/1.1 server,
+			// net/http behind it.
+			fs := gateway.NewFastServer(b.proxy, srv, ln)
+			b.fast = append(b.fast, fs)
+			go fs.Serve()
+			return scheme + "://" + ln.Addr().String() + "/", nil
 		}
 		go srv.Serve(ln)
 		return scheme + "://" + ln.Addr().String() + "/", nil
@@ -757,6 +767,11 @@ var cleaned atomic.Bool
 func (b *bench) cleanup() {
 	if !cleaned.CompareAndSwap(false, true) {
 		return
+	}
+	for _, f := range b.fast {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		f.Shutdown(ctx)
+		cancel()
 	}
 	for _, s := range b.servers {
 		s.Close()

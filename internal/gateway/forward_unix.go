@@ -28,3 +28,16 @@ func alive(c net.Conn) bool {
 	})
 	return err == nil && ok
 }
+
+// peerClosed peeks at a client connection without blocking or taking its
+// read lock (a body read may hold it): EOF or a reset means the client
+// has gone.
+func peerClosed(raw syscall.RawConn) bool {
+	gone := false
+	err := raw.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		gone = rerr == nil && n == 0 || rerr == syscall.ECONNRESET
+	})
+	return err == nil && gone
+}

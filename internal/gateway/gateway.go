@@ -28,6 +28,10 @@ type Config struct {
 	// Challenge answers ACME HTTP-01 requests on the plain listener (before
 	// routing and any HTTPS redirect); false lets the request through.
 	Challenge func(w http.ResponseWriter, r *http.Request) bool
+	// NetHTTPOnly serves every plain-HTTP connection with net/http's
+	// server; by default the gateway's own HTTP/1.1 server (fastserve.go)
+	// answers the common requests and hands the rest to net/http.
+	NetHTTPOnly bool
 }
 
 // State is everything the gateway publishes; Apply replaces it whole.
@@ -49,6 +53,7 @@ type Gateway struct {
 	errors  *recentErrors
 
 	servers         []*http.Server
+	fast            []*fastServer
 	closeOnce       sync.Once
 	httpLn, httpsLn net.Listener
 }
@@ -77,7 +82,7 @@ func (g *Gateway) Start() error {
 		protos.SetUnencryptedHTTP2(true)
 		srv := &http.Server{Handler: http.HandlerFunc(g.serveHTTP), Protocols: &protos,
 			ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute, ErrorLog: quietLog()}
-		if err := g.listen(srv, g.cfg.HTTPAddr, nil, &g.httpLn); err != nil {
+		if err := g.listen(srv, g.cfg.HTTPAddr, nil, !g.cfg.NetHTTPOnly, &g.httpLn); err != nil {
 			return fmt.Errorf("gateway http %s: %w", g.cfg.HTTPAddr, err)
 		}
 	}
@@ -85,7 +90,7 @@ func (g *Gateway) Start() error {
 		tlsCfg := &tls.Config{GetCertificate: g.certs.get, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
 		srv := &http.Server{Handler: g.proxy, TLSConfig: tlsCfg,
 			ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute, ErrorLog: quietLog()}
-		if err := g.listen(srv, g.cfg.HTTPSAddr, tlsCfg, &g.httpsLn); err != nil {
+		if err := g.listen(srv, g.cfg.HTTPSAddr, tlsCfg, false, &g.httpsLn); err != nil {
 			g.Close()
 			return fmt.Errorf("gateway https %s: %w", g.cfg.HTTPSAddr, err)
 		}
@@ -93,13 +98,24 @@ func (g *Gateway) Start() error {
 	return nil
 }
 
-func (g *Gateway) listen(srv *http.Server, addr string, tlsCfg *tls.Config, keep *net.Listener) error {
+func (g *Gateway) listen(srv *http.Server, addr string, tlsCfg *tls.Config, fast bool, keep *net.Listener) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	g.servers = append(g.servers, srv)
 	*keep = ln
+	if fast {
+		fs := newFastServer(g.proxy, srv, ln)
+		g.fast = append(g.fast, fs)
+		go srv.Serve(fs.handoff)
+		go func() {
+			if err := fs.serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				slog.Error("gateway listener stopped", "addr", addr, "err", err)
+			}
+		}()
+		return nil
+	}
 	go func() {
 		var err error
 		if tlsCfg != nil {
@@ -172,6 +188,9 @@ func (g *Gateway) close() {
 	g.tcp.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	for _, f := range g.fast {
+		f.shutdown(ctx)
+	}
 	for _, s := range g.servers {
 		if err := s.Shutdown(ctx); err != nil {
 			s.Close()

@@ -131,6 +131,18 @@ type exchange struct {
 var exchangePool = sync.Pool{New: func() any { return &exchange{bodyDone: make(chan error, 1)} }}
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.serveExchange(w, r, nil) {
+		// The instance's answer broke off after it had started: aborting
+		// makes the server cut the connection (or reset the stream) instead
+		// of ending a chunked body as if it were complete.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// serveExchange answers one request (route: already matched, or nil) and
+// reports the observer; abort says the answer broke off after it had
+// started, so the client's connection must be cut.
+func (p *Proxy) serveExchange(w http.ResponseWriter, r *http.Request, route *Route) (abort bool) {
 	x := exchangePool.Get().(*exchange)
 	x.w, x.r, x.start = w, r, time.Now()
 	reqID := r.Header.Get("X-Request-Id")
@@ -138,8 +150,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reqID = newRequestID()
 	}
 	x.rec.RequestID = reqID
-	p.serve(x)
-	abort := x.abort
+	p.serve(x, route)
+	abort = x.abort
 	if ob := p.observer.Load(); ob != nil {
 		rec := &x.rec
 		rec.Time, rec.Duration = x.start, time.Since(x.start)
@@ -150,18 +162,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	*x = exchange{bodyDone: x.bodyDone}
 	exchangePool.Put(x)
-	if abort {
-		// The instance's answer broke off after it had started: aborting
-		// makes the server cut the connection (or reset the stream) instead
-		// of ending a chunked body as if it were complete.
-		panic(http.ErrAbortHandler)
-	}
+	return abort
 }
 
 // serve routes the request and answers it, from the instance or itself.
-func (p *Proxy) serve(x *exchange) {
+func (p *Proxy) serve(x *exchange, route *Route) {
 	r, w := x.r, x.w
-	route := p.table.load().Match(r)
+	if route == nil {
+		route = p.table.load().Match(r)
+	}
 	if route == nil {
 		p.fail(x, unknownHost(r.Host), nil)
 		return

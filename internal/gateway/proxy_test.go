@@ -154,7 +154,7 @@ func newFixture(t *testing.T, opts ProxyOptions, routes ...Route) *fixture {
 	opts.Observer = f.recs
 	f.p = NewProxyWith(opts)
 	f.p.SetRoutes(routes)
-	front := httptest.NewServer(f.p)
+	front := newFront(t, f.p)
 	f.url = front.URL
 	tr := &http.Transport{}
 	f.client = &http.Client{Transport: tr}

@@ -71,7 +71,9 @@ func TestGatewayPublishesAndExplains(t *testing.T) {
 	image := pushBusybox(t)
 	var s *server
 	flags := runtimeFlags(t, func() string { return s.data })
-	lo := 31000 + int(time.Now().UnixNano()%2000)*2
+	// Below the kernel's ephemeral range (32768-), where an outgoing
+	// connection could hold the port.
+	lo := 20000 + int(time.Now().UnixNano()%5000)*2
 	flags = append(flags, "--tcp-ports", fmt.Sprintf("%d-%d", lo, lo+1))
 	s = startServer(t, flags...)
 	if !strings.Contains(s.out.String(), "✓ gateway") {
@@ -186,10 +188,16 @@ func TestGatewayPublishesAndExplains(t *testing.T) {
 	if !strings.HasSuffix(tcpAddr, fmt.Sprint(":", lo)) {
 		t.Fatalf("tcp address of port 8081: %q (range %d-%d)", tcpAddr, lo, lo+1)
 	}
-	time.Sleep(100 * time.Millisecond)
-	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", lo), 5*time.Second)
+	// The API wakes the gateway's sync; the port opens a moment later.
+	var conn net.Conn
+	var err error
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if conn, err = net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", lo), 5*time.Second); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the TCP gateway port did not open: %v", err)
 	}
 	fmt.Fprintf(conn, "GET / HTTP/1.0\r\n\r\n")
 	raw, _ := io.ReadAll(bufio.NewReader(conn))
