@@ -249,7 +249,11 @@ func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, 
 	}
 	defer os.RemoveAll(dir)
 	src := filepath.Join(dir, "src")
-	if err := os.MkdirAll(src, 0o755); err != nil {
+	if c.Source.Type == model.SourceGit || c.Source.Type == "" {
+		// A component keeps its checkout between builds: an unchanged
+		// branch then costs one ls-remote instead of a clone.
+		src = filepath.Join(b.WorkDir, "checkouts", c.ID)
+	} else if err := os.MkdirAll(src, 0o755); err != nil {
 		return nil, err
 	}
 	v := &model.Version{ComponentID: c.ID, Status: model.VersionBuilding, EventID: t.EventID, CreatedAt: time.Now().UTC()}
@@ -271,7 +275,7 @@ func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, 
 		if c.Source.SSHKey != "" {
 			spec.SSHKey = []byte(c.Source.SSHKey)
 		}
-		commit, err := source.Clone(ctx, spec, src, &logWriter{log: log, stage: "clone"})
+		commit, err := source.Refresh(ctx, spec, src, &logWriter{log: log, stage: "clone"})
 		if err != nil {
 			var ge *source.GitError
 			if errors.As(err, &ge) && ge.Advice != "" {
@@ -363,8 +367,12 @@ func ignoreInContext(dir string, patterns []string) error {
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	add := "\n.git\n" + strings.Join(patterns, "\n") + "\n"
-	return os.WriteFile(path, append(old, add...), 0o644)
+	// A kept checkout already has berth's lines from the last build: the
+	// file must come out the same, or the context (and the cache) changes.
+	const marker = "\n# added by berth\n"
+	own, _, _ := strings.Cut(string(old), marker)
+	add := marker + ".git\n" + strings.Join(patterns, "\n") + "\n"
+	return os.WriteFile(path, []byte(own+add), 0o644)
 }
 
 func toolSuffix(tool string) string {

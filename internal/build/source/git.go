@@ -66,12 +66,40 @@ var hexRe = regexp.MustCompile(`^[0-9a-fA-F]{4,64}$`)
 // git's own messages to log. On failure dir is left empty and the error is
 // a *GitError (or *InvalidURLError) saying what to fix.
 func Clone(ctx context.Context, spec GitSpec, dir string, log io.Writer) (Commit, error) {
+	c, err := newCloner(spec, dir, log)
+	if err != nil {
+		return Commit{}, err
+	}
+	defer c.env.close()
+	created, err := prepareEmptyDir(dir)
+	if err != nil {
+		return Commit{}, err
+	}
+	commit, err := c.clone(ctx)
+	if err != nil {
+		emptyDir(dir, created)
+		slog.Info("clone failed", "url", c.redacted, "ref", spec.Ref, "err", err)
+		return Commit{}, err
+	}
+	c.logVersion(commit)
+	return commit, nil
+}
+
+// logVersion writes Rainbond's line that names the checked-out commit.
+func (c *cloner) logVersion(commit Commit) {
+	subject, _, _ := strings.Cut(commit.Message, "\n")
+	fmt.Fprintf(c.log, "CodeVersion:%s Author:%s Commit:%s\n", commit.Hash, commit.Author, subject)
+}
+
+// newCloner checks the URL, says where the code comes from, and prepares
+// git's environment with the credentials; close c.env when done.
+func newCloner(spec GitSpec, dir string, log io.Writer) (*cloner, error) {
 	if log == nil {
 		log = io.Discard
 	}
 	r, err := parseRemote(spec.URL)
 	if err != nil {
-		return Commit{}, err
+		return nil, err
 	}
 	redacted := RedactURL(spec.URL)
 	fmt.Fprintf(log, "Start clone source code from %s\n", redacted)
@@ -91,24 +119,9 @@ func Clone(ctx context.Context, spec GitSpec, dir string, log io.Writer) (Commit
 	}
 	env, err := newGitEnv(r, user, password, spec.SSHKey)
 	if err != nil {
-		return Commit{}, err
+		return nil, err
 	}
-	defer env.close()
-
-	created, err := prepareEmptyDir(dir)
-	if err != nil {
-		return Commit{}, err
-	}
-	c := &cloner{spec: spec, remote: r, redacted: redacted, dir: dir, env: env, log: log}
-	commit, err := c.clone(ctx)
-	if err != nil {
-		emptyDir(dir, created)
-		slog.Info("clone failed", "url", redacted, "ref", spec.Ref, "err", err)
-		return Commit{}, err
-	}
-	subject, _, _ := strings.Cut(commit.Message, "\n")
-	fmt.Fprintf(log, "CodeVersion:%s Author:%s Commit:%s\n", commit.Hash, commit.Author, subject)
-	return commit, nil
+	return &cloner{spec: spec, remote: r, redacted: redacted, dir: dir, env: env, log: log}, nil
 }
 
 type cloner struct {

@@ -362,3 +362,29 @@ func TestCloneSSHCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestRefreshReusesAnUnchangedCheckout(t *testing.T) {
+	srv := testgit.Serve(t, "", "")
+	work := srv.Repo("app")
+	first := srv.Commit(work, "one", map[string]string{"a.txt": "1"})
+	dir := filepath.Join(t.TempDir(), "src")
+	var log bytes.Buffer
+	c, err := Refresh(ctxT(t), GitSpec{URL: srv.URL("app"), Ref: "main"}, dir, &log)
+	if err != nil || c.Hash != first {
+		t.Fatalf("first refresh: %v %+v", err, c)
+	}
+	log.Reset()
+	c, err = Refresh(ctxT(t), GitSpec{URL: srv.URL("app"), Ref: "main"}, dir, &log)
+	if err != nil || c.Hash != first || !strings.Contains(log.String(), "nothing to fetch") || !strings.Contains(log.String(), "CodeVersion:"+first) {
+		t.Fatalf("unchanged refresh: %v %+v\n%s", err, c, log.String())
+	}
+	second := srv.Commit(work, "two", map[string]string{"a.txt": "2"})
+	log.Reset()
+	c, err = Refresh(ctxT(t), GitSpec{URL: srv.URL("app"), Ref: "main"}, dir, &log)
+	if err != nil || c.Hash != second || strings.Contains(log.String(), "nothing to fetch") {
+		t.Fatalf("refresh after a push: %v %+v\n%s", err, c, log.String())
+	}
+	if got := readFile(t, filepath.Join(dir, "a.txt")); got != "2" {
+		t.Errorf("checkout after a push has %q", got)
+	}
+}
