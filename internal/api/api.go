@@ -57,6 +57,9 @@ type BuildsInfo struct {
 	Uploads func(componentID string) (*source.Uploads, error)
 	// PrepareImages is set when `berth images prepare` can run here.
 	PrepareImages bool
+	// Forget removes what builds keep of a deleted component (its
+	// checkout, its uploads).
+	Forget func(componentID string)
 }
 
 // HealthFunc reports the readiness of the server's phases.

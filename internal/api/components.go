@@ -258,6 +258,9 @@ func (a *API) deleteComponent(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.DeleteComponent(r.Context(), c.Team, c.App, c.Alias); err != nil {
 		return err
 	}
+	if a.building() && a.cfg.Builds.Forget != nil {
+		a.cfg.Builds.Forget(c.ID)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

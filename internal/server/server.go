@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -283,6 +284,13 @@ func Run(ctx context.Context, cfg Config) error {
 				b.Timeout = cfg.BuildTimeout
 			}
 			b.Register(runner)
+			uploadsRoot := dir.file("uploads")
+			apiCfg.Builds.Forget = func(id string) {
+				b.Forget(id)
+				if !strings.ContainsAny(id, "/\\.") && id != "" {
+					_ = os.RemoveAll(filepath.Join(uploadsRoot, id))
+				}
+			}
 			apiCfg.Builds.Uploads, apiCfg.Builds.PrepareImages = b.Uploads, cfg.Registry == ""
 			if reconciler != nil {
 				reconciler.Registry = reg

@@ -95,6 +95,16 @@ func NewBuilds(st store.Store, tasks *ComponentTasks) *Builds {
 	return &Builds{store: st, tasks: tasks, KeepVersions: 5, Timeout: 30 * time.Minute}
 }
 
+// Forget removes the checkout a deleted component kept between builds.
+func (b *Builds) Forget(componentID string) {
+	if componentID == "" || strings.ContainsAny(componentID, "/\\.") {
+		return
+	}
+	if err := os.RemoveAll(filepath.Join(b.WorkDir, "checkouts", componentID)); err != nil {
+		slog.Warn("remove the checkout of a deleted component", "component", componentID, "err", err)
+	}
+}
+
 // Register adds the build handler to r.
 func (b *Builds) Register(r *Runner) {
 	r.Handle(TaskBuild, b.build)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -352,6 +353,16 @@ func TestBuildOperations(t *testing.T) {
 	ev = s.waitEventFor(id, 2*time.Minute)
 	if log := s.eventLog(id); ev["status"] != "success" || !strings.Contains(log, "CodeVersion:"+commit) {
 		t.Errorf("webhook build: %v\n%s", ev, log)
+	}
+
+	// Deleting the component removes the checkout it kept between builds.
+	checkout := filepath.Join(s.data, "builds", "checkouts", created.ID)
+	if _, err := os.Stat(checkout); err != nil {
+		t.Fatalf("no kept checkout at %s: %v", checkout, err)
+	}
+	s.must(204, "DELETE", comps+"/app", nil)
+	if _, err := os.Stat(checkout); !os.IsNotExist(err) {
+		t.Errorf("the checkout of a deleted component is still there (%v)", err)
 	}
 }
 
