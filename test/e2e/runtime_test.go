@@ -107,10 +107,7 @@ func runtimeFlags(t *testing.T, dataDir func() string) []string {
 		if err := os.RemoveAll(data); err != nil {
 			t.Errorf("remove the data directory: %v", err)
 		}
-		cg, _ := filepath.Glob("/sys/fs/cgroup/*/" + ns)
-		for _, d := range cg {
-			_ = os.Remove(d)
-		}
+		removeCgroups(t, ns)
 	})
 	return []string{"--runtime", "containerd", "--containerd-namespace", ns, "--bridge", bridge,
 		"--subnet", subnet, "--service-link", link,
@@ -394,4 +391,43 @@ func TestPrivateRegistry(t *testing.T) {
 	}
 	s.waitComponent("app", 20*time.Second, func(c componentState) bool { return c.Status == "running" })
 	s.must(204, "DELETE", comps+"/app", nil)
+}
+
+// removeCgroups ends what still runs in a test namespace's cgroups (a
+// container whose shim was killed keeps running, reparented to init) and
+// removes the cgroups, children first.
+func removeCgroups(t *testing.T, ns string) {
+	procs, _ := filepath.Glob("/sys/fs/cgroup/*/" + ns + "/*/cgroup.procs")
+	for _, f := range procs {
+		b, _ := os.ReadFile(f)
+		for _, pid := range strings.Fields(string(b)) {
+			var p int
+			fmt.Sscan(pid, &p)
+			if p > 1 {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		children, _ := filepath.Glob("/sys/fs/cgroup/*/" + ns + "/*")
+		busy := false
+		for _, d := range children {
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				if err := os.Remove(d); err != nil {
+					busy = true
+				}
+			}
+		}
+		if !busy || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cg, _ := filepath.Glob("/sys/fs/cgroup/*/" + ns)
+	for _, d := range cg {
+		if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
+			t.Errorf("a cgroup of the test stays: %v", err)
+		}
+	}
 }
