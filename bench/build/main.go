@@ -45,6 +45,7 @@ import (
 	"github.com/berth-platform/berth/internal/model"
 	"github.com/berth-platform/berth/internal/runtime/cninetwork"
 	"github.com/berth-platform/berth/internal/testgit"
+	"github.com/berth-platform/berth/internal/testsample"
 )
 
 const (
@@ -94,28 +95,7 @@ type sample struct {
 var samples = []sample{
 	{
 		name: "go", greeting: "hello from go", codeFile: "main.go",
-		files: map[string]string{
-			"go.mod": "module example.com/hello\n\ngo 1.19\n\nrequire github.com/google/uuid v1.6.0\n",
-			"go.sum": "github.com/google/uuid v1.6.0 h1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0=\n" +
-				"github.com/google/uuid v1.6.0/go.mod h1:TIyPZe4MgqvfeYDBFedMoGGpEw/LqOeaOT+nhxU+yHo=\n",
-			"main.go": `package main
-
-import (
-	"fmt"
-	"net/http"
-	"os"
-
-	"github.com/google/uuid"
-)
-
-func main() {
-	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "hello from go %d\n", len(uuid.NewString()))
-	})
-	http.ListenAndServe(":"+os.Getenv("PORT"), nil)
-}
-`,
-		},
+		files: testsample.Apps["go"],
 		// What a developer writes for the same app: modules first, then
 		// the code, both RUNs with cache mounts (and the host's CA bundle
 		// as a secret, as berth does, for a TLS-intercepting proxy); a
@@ -140,19 +120,7 @@ CMD ["/app/bin/hello"]
 	},
 	{
 		name: "node", greeting: "hello from node", codeFile: "server.js",
-		files: map[string]string{
-			"package.json": `{"name":"hello","version":"1.0.0","scripts":{"start":"node server.js"},"dependencies":{"ms":"2.1.3"}}` + "\n",
-			"package-lock.json": `{
-  "name": "hello", "version": "1.0.0", "lockfileVersion": 3, "requires": true,
-  "packages": {
-    "": {"name": "hello", "version": "1.0.0", "dependencies": {"ms": "2.1.3"}},
-    "node_modules/ms": {"version": "2.1.3", "resolved": "https://registry.npmjs.org/ms/-/ms-2.1.3.tgz",
-      "integrity": "sha512-6FlzubTLZG3J2a/NVCAleEhjzq5oxgHyaCU9yYXvcLsvoVaHJq/s5xXI6/XXP6tz7R9xAOtHnSO/tXtF3WRTlA==", "license": "MIT"}
-  }
-}
-`,
-			"server.js": "const ms = require('ms');\nrequire('http').createServer((q, r) => r.end('hello from node ' + ms('1h') + '\\n')).listen(process.env.PORT);\n",
-		},
+		files: testsample.Apps["node"],
 		dockerfile: `FROM HUB/berth/base-node-builder:latest AS build
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
@@ -165,7 +133,7 @@ WORKDIR /app
 ENV NODE_ENV=production PORT=5000
 COPY --from=build /app /app
 EXPOSE 5000
-CMD ["npm","start"]
+CMD ["node","server.js"]
 `,
 	},
 }

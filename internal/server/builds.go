@@ -83,10 +83,11 @@ func uploadAreas(root string, maxBytes int64) func(componentID string) (*source.
 		if u, ok := areas[componentID]; ok {
 			return u, nil
 		}
-		if strings.ContainsAny(componentID, "/\\.") || componentID == "" {
+		dir, ok := componentDir(root, componentID)
+		if !ok {
 			return nil, fmt.Errorf("bad component id %q", componentID)
 		}
-		u, err := source.NewUploads(filepath.Join(root, componentID), maxBytes)
+		u, err := source.NewUploads(dir, maxBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -157,4 +158,13 @@ func baseImageOverrides(flags []string) (plan.BaseImages, error) {
 		out[lang] = plan.BaseImage{Builder: builder, Runner: runner}
 	}
 	return out, nil
+}
+
+// componentDir is a component's directory below root; ids never hold path
+// separators or dots, so a bad one cannot leave root.
+func componentDir(root, componentID string) (string, bool) {
+	if componentID == "" || strings.ContainsAny(componentID, "/\\.") {
+		return "", false
+	}
+	return filepath.Join(root, componentID), true
 }

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -287,8 +286,8 @@ func Run(ctx context.Context, cfg Config) error {
 			uploadsRoot := dir.file("uploads")
 			apiCfg.Builds.Forget = func(id string) {
 				b.Forget(id)
-				if !strings.ContainsAny(id, "/\\.") && id != "" {
-					_ = os.RemoveAll(filepath.Join(uploadsRoot, id))
+				if dir, ok := componentDir(uploadsRoot, id); ok {
+					_ = os.RemoveAll(dir)
 				}
 			}
 			apiCfg.Builds.Uploads, apiCfg.Builds.PrepareImages = b.Uploads, cfg.Registry == ""

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -577,5 +576,3 @@ func (b *Builds) collect(ctx context.Context, c *model.Component, log *TaskLog) 
 		}()
 	}
 }
-
-var _ io.Writer = (*logWriter)(nil)

@@ -34,6 +34,15 @@ func ConnectionEnv(ctx context.Context, st store.Store, addr AddressSource, c *m
 	if err != nil {
 		return nil, fmt.Errorf("list dependencies: %w", err)
 	}
+	lookup := func(alias string) (*model.Component, error) { return st.GetComponentByAlias(ctx, c.Team, alias) }
+	return connectionEnv(ctx, deps, lookup, addr, c)
+}
+
+// connectionEnv is ConnectionEnv over a team's dependencies and a way to
+// find its components, so that the reconciler, which has them all at hand,
+// reads nothing again.
+func connectionEnv(ctx context.Context, deps []model.Dependency, lookup func(alias string) (*model.Component, error),
+	addr AddressSource, c *model.Component) ([]EnvVar, error) {
 	var out []EnvVar
 	seen := map[string]bool{}
 	add := func(v EnvVar) {
@@ -52,7 +61,7 @@ func ConnectionEnv(ctx context.Context, st store.Store, addr AddressSource, c *m
 	}
 	sort.Strings(targets)
 	for _, alias := range targets {
-		dep, err := st.GetComponentByAlias(ctx, c.Team, alias)
+		dep, err := lookup(alias)
 		if err != nil {
 			return nil, fmt.Errorf("dependency %s: %w", alias, err)
 		}

@@ -133,7 +133,7 @@ func (r *Reconciler) syncStatuses(ctx context.Context) error {
 		return err
 	}
 	r.ThirdParty.Sync(ctx, comps)
-	hasDeps, err := r.dependents(ctx, comps)
+	graphs, err := r.teamGraphs(ctx, comps)
 	if err != nil {
 		return err
 	}
@@ -153,8 +153,8 @@ func (r *Reconciler) syncStatuses(ctx context.Context) error {
 			status, msg = model.StatusBuildFailure, buildFailureMessage(c)
 		default:
 			status, msg, err = r.Status(ctx, c)
-			if err == nil && hasDeps[c.ID] && c.Desired == model.DesiredRunning && c.DeployVersion > 0 {
-				pending, err = r.restartPending(ctx, c)
+			if g := graphs[c.Team]; err == nil && g.hasDeps[c.Alias] && c.Desired == model.DesiredRunning && c.DeployVersion > 0 {
+				pending, err = r.restartPending(ctx, g, c)
 			}
 		}
 		if err != nil {
@@ -174,22 +174,38 @@ func (r *Reconciler) syncStatuses(ctx context.Context) error {
 }
 
 // dependents marks the components that depend on another.
-func (r *Reconciler) dependents(ctx context.Context, comps []model.Component) (map[string]bool, error) {
-	teams := map[string]bool{}
-	byAlias := map[string]string{}
-	for _, c := range comps {
-		teams[c.Team] = true
-		byAlias[c.Team+"/"+c.Alias] = c.ID
+// teamGraph is a team's dependencies and components, read once per round.
+type teamGraph struct {
+	deps    []model.Dependency
+	byAlias map[string]*model.Component
+	hasDeps map[string]bool // aliases that depend on another
+}
+
+func (g *teamGraph) lookup(alias string) (*model.Component, error) {
+	if c, ok := g.byAlias[alias]; ok {
+		return c, nil
 	}
-	out := map[string]bool{}
-	for team := range teams {
-		deps, err := r.store.ListDependencies(ctx, team)
-		if err != nil {
-			return nil, err
+	return nil, fmt.Errorf("component %s: %w", alias, model.ErrNotFound)
+}
+
+// teamGraphs reads each team's dependencies once and indexes comps.
+func (r *Reconciler) teamGraphs(ctx context.Context, comps []model.Component) (map[string]*teamGraph, error) {
+	out := map[string]*teamGraph{}
+	for i := range comps {
+		c := &comps[i]
+		g := out[c.Team]
+		if g == nil {
+			deps, err := r.store.ListDependencies(ctx, c.Team)
+			if err != nil {
+				return nil, err
+			}
+			g = &teamGraph{deps: deps, byAlias: map[string]*model.Component{}, hasDeps: map[string]bool{}}
+			for _, d := range deps {
+				g.hasDeps[d.From] = true
+			}
+			out[c.Team] = g
 		}
-		for _, d := range deps {
-			out[byAlias[team+"/"+d.From]] = true
-		}
+		g.byAlias[c.Alias] = c
 	}
 	return out, nil
 }
@@ -222,8 +238,8 @@ func (r *Reconciler) release(ctx context.Context, c *model.Component) (model.Com
 
 // restartPending compares the connection info c runs with to what its
 // dependencies offer now.
-func (r *Reconciler) restartPending(ctx context.Context, c *model.Component) (string, error) {
-	env, err := ConnectionEnv(ctx, r.store, r.Addresses, c)
+func (r *Reconciler) restartPending(ctx context.Context, g *teamGraph, c *model.Component) (string, error) {
+	env, err := connectionEnv(ctx, g.deps, g.lookup, r.Addresses, c)
 	if err != nil {
 		return "", err
 	}

@@ -26,13 +26,15 @@ type ThirdParty struct {
 	// address; nil when no runtime runs (the gateway still balances).
 	expose func(ctx context.Context, componentID string, ports []model.Port, addrs []string) error
 
-	mu       sync.Mutex
-	watchers map[string]*endpointWatcher // by component id
+	mu sync.Mutex
+	// watchers holds an *endpointWatcher by component id. Writes happen
+	// under mu; the gateway reads it on every request without a lock.
+	watchers sync.Map
 }
 
 // NewThirdParty returns a watcher set; driver may be nil.
 func NewThirdParty(driver runtime.Driver) *ThirdParty {
-	tp := &ThirdParty{watchers: map[string]*endpointWatcher{}}
+	tp := &ThirdParty{}
 	if driver != nil {
 		tp.expose = driver.Expose
 	}
@@ -91,12 +93,13 @@ func (tp *ThirdParty) Sync(ctx context.Context, comps []model.Component) {
 	}
 	tp.mu.Lock()
 	var gone []*endpointWatcher
-	for id, w := range tp.watchers {
-		if !seen[id] {
-			gone = append(gone, w)
-			delete(tp.watchers, id)
+	tp.watchers.Range(func(id, w any) bool {
+		if !seen[id.(string)] {
+			gone = append(gone, w.(*endpointWatcher))
+			tp.watchers.Delete(id)
 		}
-	}
+		return true
+	})
 	tp.mu.Unlock()
 	for _, w := range gone {
 		tp.retire(ctx, w)
@@ -107,13 +110,13 @@ func (tp *ThirdParty) Sync(ctx context.Context, comps []model.Component) {
 // watch when its endpoints or health check changed, and stops it otherwise.
 func (tp *ThirdParty) Apply(ctx context.Context, c *model.Component) {
 	tp.mu.Lock()
-	old := tp.watchers[c.ID]
+	old := tp.watcher(c.ID)
 	key := watchKey(c)
 	if old != nil && old.key == key {
 		tp.mu.Unlock()
 		return
 	}
-	delete(tp.watchers, c.ID)
+	tp.watchers.Delete(c.ID)
 	var w *endpointWatcher
 	var wctx context.Context
 	var cancel context.CancelFunc
@@ -127,7 +130,7 @@ func (tp *ThirdParty) Apply(ctx context.Context, c *model.Component) {
 		// applied it.
 		wctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
 		w.cancel = cancel
-		tp.watchers[c.ID] = w
+		tp.watchers.Store(c.ID, w)
 	}
 	tp.mu.Unlock()
 	if old != nil {
@@ -155,10 +158,11 @@ func (tp *ThirdParty) retire(ctx context.Context, w *endpointWatcher) {
 func (tp *ThirdParty) Close() {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
-	for id, w := range tp.watchers {
-		w.stop()
-		delete(tp.watchers, id)
-	}
+	tp.watchers.Range(func(id, w any) bool {
+		w.(*endpointWatcher).stop()
+		tp.watchers.Delete(id)
+		return true
+	})
 }
 
 func (w *endpointWatcher) stop() {
@@ -242,9 +246,9 @@ func (w *endpointWatcher) publish(ctx context.Context, expose func(context.Conte
 }
 
 func (tp *ThirdParty) watcher(componentID string) *endpointWatcher {
-	tp.mu.Lock()
-	defer tp.mu.Unlock()
-	return tp.watchers[componentID]
+	w, _ := tp.watchers.Load(componentID)
+	ew, _ := w.(*endpointWatcher)
+	return ew
 }
 
 // Endpoints returns the healthy endpoints of a thirdparty component, and
