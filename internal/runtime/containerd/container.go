@@ -333,7 +333,7 @@ func (e *Engine) specOpts(spec InstanceSpec, image client.Image, nsPath string) 
 	if nsPath != "" {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: nsPath}))
 	}
-	return opts, nil
+	return append(opts, confinement()...), nil
 }
 
 // runtimeOptions keep runc's state under the engine's state directory
