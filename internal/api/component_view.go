@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/berth-platform/berth/internal/build/source"
 	"github.com/berth-platform/berth/internal/model"
 )
 
@@ -130,15 +131,7 @@ func (in *componentInput) apply(c *model.Component) error {
 		c.Image = *in.Image
 	}
 	if in.Source != nil {
-		// A masked credential sent back as read keeps its value.
-		if old := c.Source; old != nil {
-			if in.Source.Password == secretMask {
-				in.Source.Password = old.Password
-			}
-			if in.Source.SSHKey == secretMask {
-				in.Source.SSHKey = old.SSHKey
-			}
-		}
+		keepCredentials(in.Source, c.Source)
 		c.Source = in.Source
 	}
 	if in.Endpoints != nil {
@@ -197,6 +190,33 @@ func (in *componentInput) apply(c *model.Component) error {
 		return err
 	}
 	return nil
+}
+
+// keepCredentials lets a client send back the masked credentials it read:
+// they keep the stored values while the repository stays on the same host.
+// A source moved to another host drops them (and the user name that went
+// with them) unless the request gives new ones, so that a password is
+// never sent to a host it was not given for.
+func keepCredentials(in, old *model.Source) {
+	if old == nil {
+		return
+	}
+	sameHost := source.RemoteHost(in.URL) == source.RemoteHost(old.URL)
+	keep := func(v *string, stored string) bool {
+		if *v != secretMask {
+			return false
+		}
+		*v = ""
+		if sameHost {
+			*v = stored
+		}
+		return true
+	}
+	maskedPassword := keep(&in.Password, old.Password)
+	maskedKey := keep(&in.SSHKey, old.SSHKey)
+	if !sameHost && in.Username == old.Username && in.Password == "" && in.SSHKey == "" && (maskedPassword || maskedKey) {
+		in.Username = ""
+	}
 }
 
 // probeInput: absent keeps the old probe, null removes it.

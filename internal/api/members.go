@@ -205,6 +205,9 @@ func (a *API) deleteToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
+	if err := a.mayRevoke(r, team.Name, id); err != nil {
+		return err
+	}
 	if err := a.store.DeleteToken(r.Context(), team.Name, id); err != nil {
 		if errors.Is(err, model.ErrNotFound) {
 			return notFound("token %q not found in team %q", id, team.Name)
@@ -213,4 +216,44 @@ func (a *API) deleteToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// mayRevoke keeps a team admin from revoking the tokens of a higher role
+// (the owner's): revoking is taking away, and nobody takes from above.
+func (a *API) mayRevoke(r *http.Request, team, id string) error {
+	toks, err := a.store.ListTokens(r.Context(), team)
+	if err != nil {
+		return err
+	}
+	for _, t := range toks {
+		if t.ID != id {
+			continue
+		}
+		role, err := a.tokenRole(r, &t)
+		if err != nil {
+			return err
+		}
+		p := principalFrom(r.Context())
+		if err := mayGrant(p, role); err != nil {
+			return forbidden("a %s cannot revoke a token of role %s; ask a %s of team %q", p.Role, role, role, team)
+		}
+		return nil
+	}
+	return notFound("token %q not found in team %q", id, team)
+}
+
+// tokenRole is the role a token acts with: a member's token takes the
+// member's current role, as VerifyToken gives it.
+func (a *API) tokenRole(r *http.Request, t *model.Token) (model.Role, error) {
+	if t.Member == "" {
+		return t.Role, nil
+	}
+	m, err := a.store.GetMember(r.Context(), t.Team, t.Member)
+	if errors.Is(err, model.ErrNotFound) {
+		return t.Role, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return m.Role, nil
 }

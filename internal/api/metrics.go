@@ -47,6 +47,23 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
+// serveMetrics answers /metrics on the API address for the platform admin
+// only: the series name every team and component, which no team may list.
+// An unauthenticated scraper gets its own address (MetricsHandler).
+func (a *API) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+	if p := principalFrom(r.Context()); !p.Admin {
+		return forbidden("/metrics needs the admin token (DATA/admin-token); a scraper without one can use the server's --metrics-listen address")
+	}
+	a.metrics.handler().ServeHTTP(w, r)
+	return nil
+}
+
+// MetricsHandler serves the metrics with no token, for a separate listener
+// (--metrics-listen) that only the operator's network reaches.
+func (a *API) MetricsHandler() http.Handler {
+	return a.metrics.handler()
+}
+
 // taskCollector reads the queue depth from the store at scrape time, so it
 // is right whichever server of a cluster queued the tasks.
 type taskCollector struct{ store store.Store }

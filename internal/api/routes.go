@@ -15,7 +15,7 @@ func contextWithPrincipal(ctx context.Context, t *model.Token) context.Context {
 func (a *API) registerRoutes() {
 	a.handlePublic("GET /healthz", a.healthz)
 	a.handlePublic("GET /readyz", a.readyz)
-	a.handlePublic("GET /metrics", a.metrics.handler().ServeHTTP)
+	a.handle("GET /metrics", a.serveMetrics)
 	a.handlePublic("GET /api/v1/openapi.json", serveOpenAPI)
 	a.mux.HandleFunc("/api/", a.unmatched)
 

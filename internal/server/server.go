@@ -67,6 +67,12 @@ type Config struct {
 	LogLevel      slog.Level
 	// ResetAdminToken issues a new admin token and revokes the old one.
 	ResetAdminToken bool
+	// RotateSecretKey re-encrypts the stored secrets with a new
+	// DATA/secret.key at start-up.
+	RotateSecretKey bool
+	// MetricsListen serves /metrics without a token on this address; on
+	// the API address /metrics needs the admin token.
+	MetricsListen string
 	// Runtime is the engine that runs components: "containerd" (default)
 	// or "none" (API only, nothing runs).
 	Runtime string
@@ -256,6 +262,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return fail(err)
 	}
 	defer shutdownHTTP(httpSrv)
+	metricsAddr := ""
+	if cfg.MetricsListen != "" {
+		var stopMetrics func()
+		if stopMetrics, metricsAddr, err = serveMetrics(cfg.MetricsListen, handler.MetricsHandler()); err != nil {
+			return fail(&PhaseError{Phase: "api", Cause: err, LogFile: logPath})
+		}
+		defer stopMetrics()
+	}
 
 	if builds {
 		reg := imageRegistry(cfg, imageHub, hubHost(ln.Addr()))
@@ -340,6 +354,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	fmt.Fprintf(cfg.Out, "  Log in:          berth login %s --token \"$(cat %s)\"\n", url, tokenPath)
 	fmt.Fprintf(cfg.Out, "  Server log:      %s\n", logPath)
+	if metricsAddr != "" {
+		fmt.Fprintf(cfg.Out, "  Metrics:         http://%s/metrics (no token)\n", metricsAddr)
+	}
 	slog.Info("berth ready", "listen", ln.Addr().String(), "duration", time.Since(start))
 
 	<-ctx.Done()
