@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"sort"
 	"strings"
 )
 
@@ -73,7 +74,7 @@ func Extract(archivePath, destDir string, limits Limits) error {
 		return fmt.Errorf("open destination: %w", err)
 	}
 	x := &extractor{root: root, limits: limits.withDefaults(), archiveSize: max(st.Size(), 1),
-		kinds: map[string]entryKind{}, linkTargets: map[string]string{}}
+		kinds: map[string]entryKind{}, linkTargets: map[string]string{}, linkEntries: map[string]string{}}
 	switch format {
 	case FormatZip, FormatJar, FormatWar:
 		err = x.zip(archivePath)
@@ -81,7 +82,10 @@ func Extract(archivePath, destDir string, limits Limits) error {
 		err = x.tar(archivePath, format == FormatTarGz)
 	}
 	if err == nil {
-		err = x.stripTopDir()
+		var top string
+		if top, err = x.stripTopDir(); err == nil {
+			err = x.verifyLinks(top)
+		}
 	}
 	closeErr := root.Close()
 	if err != nil {
@@ -112,6 +116,7 @@ type extractor struct {
 	bytes       int64
 	kinds       map[string]entryKind // what each extracted path is
 	linkTargets map[string]string    // symlink path -> its target as written
+	linkEntries map[string]string    // symlink path -> its entry name in the archive
 }
 
 // cleanEntryName turns an archive name into a clean relative path, or says
@@ -277,6 +282,45 @@ func (x *extractor) symlink(raw, name, target string) error {
 	}
 	x.kinds[name] = kindSymlink
 	x.linkTargets[name] = target
+	x.linkEntries[name] = raw
+	// The target text may stay inside only in appearance, climbing
+	// through a link extracted before it.
+	return x.checkLink(raw, name)
+}
+
+// checkLink refuses the symlink name (entry raw) when following it, through
+// the links around it, leaves the tree.
+func (x *extractor) checkLink(raw, name string) error {
+	escape, err := linkEscape(x.root, name)
+	switch {
+	case errors.Is(err, errLinkLoop):
+		return &UnsafeEntryError{Entry: raw, Reason: "symlink loop (more than 40 links to follow)"}
+	case err != nil:
+		return fmt.Errorf("extract %s: %w", raw, err)
+	case escape != "":
+		return &UnsafeEntryError{Entry: raw, Reason: fmt.Sprintf("symlink pointing outside the package through other links (%s)", escape)}
+	}
+	return nil
+}
+
+// verifyLinks checks every symlink again once all are in place: an entry
+// extracted later can turn an earlier link's harmless-looking path into an
+// escape. top is the directory stripTopDir removed, if any.
+func (x *extractor) verifyLinks(top string) error {
+	names := make([]string, 0, len(x.linkEntries))
+	for name := range x.linkEntries {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		final := name
+		if top != "" {
+			final = strings.TrimPrefix(name, top+"/")
+		}
+		if err := x.checkLink(x.linkEntries[name], final); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -410,20 +454,21 @@ func skipEntry(name string) bool {
 	return strings.HasPrefix(name, "__MACOSX/") || path.Base(name) == ".DS_Store"
 }
 
-// stripTopDir moves the content of a lone top-level directory up. It is
-// skipped when a symlink would point outside the tree once moved.
-func (x *extractor) stripTopDir() error {
+// stripTopDir moves the content of a lone top-level directory up, and
+// returns its name. It is skipped when a symlink would point outside the
+// tree once moved.
+func (x *extractor) stripTopDir() (string, error) {
 	d, err := x.root.Open(".")
 	if err != nil {
-		return fmt.Errorf("read destination: %w", err)
+		return "", fmt.Errorf("read destination: %w", err)
 	}
 	entries, err := d.ReadDir(-1)
 	_ = d.Close()
 	if err != nil {
-		return fmt.Errorf("read destination: %w", err)
+		return "", fmt.Errorf("read destination: %w", err)
 	}
 	if len(entries) != 1 || !entries[0].IsDir() {
-		return nil
+		return "", nil
 	}
 	top := entries[0].Name()
 	// Link targets are relative text: moved up one level, a link that
@@ -431,31 +476,31 @@ func (x *extractor) stripTopDir() error {
 	for name, target := range x.linkTargets {
 		moved := path.Join(path.Dir(strings.TrimPrefix(name, top+"/")), target)
 		if moved == ".." || strings.HasPrefix(moved, "../") {
-			return nil
+			return "", nil
 		}
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := ".berth-strip-" + hex.EncodeToString(rnd[:])
 	if err := x.root.Rename(top, tmp); err != nil {
-		return fmt.Errorf("strip top directory: %w", err)
+		return "", fmt.Errorf("strip top directory: %w", err)
 	}
 	sub, err := x.root.Open(tmp)
 	if err != nil {
-		return fmt.Errorf("strip top directory: %w", err)
+		return "", fmt.Errorf("strip top directory: %w", err)
 	}
 	children, err := sub.ReadDir(-1)
 	_ = sub.Close()
 	if err != nil {
-		return fmt.Errorf("strip top directory: %w", err)
+		return "", fmt.Errorf("strip top directory: %w", err)
 	}
 	for _, c := range children {
 		if err := x.root.Rename(tmp+"/"+c.Name(), c.Name()); err != nil {
-			return fmt.Errorf("strip top directory: %w", err)
+			return "", fmt.Errorf("strip top directory: %w", err)
 		}
 	}
 	if err := x.root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("strip top directory: %w", err)
+		return "", fmt.Errorf("strip top directory: %w", err)
 	}
-	return nil
+	return top, nil
 }

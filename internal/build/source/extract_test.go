@@ -194,6 +194,22 @@ func TestExtractTarGzWithInnerSymlinks(t *testing.T) {
 	}
 }
 
+func TestExtractAcceptsLinkChainsInside(t *testing.T) {
+	s := newSandbox(t)
+	writeTar(t, s.pkg, false, []entry{
+		{name: "node_modules/tool/cli.js", body: "console.log(1)"},
+		{name: "node_modules/tool/lib", typ: tar.TypeSymlink, link: "."},
+		{name: "node_modules/.bin/tool", typ: tar.TypeSymlink, link: "../tool/lib/lib/cli.js"},
+		{name: "tool", typ: tar.TypeSymlink, link: "node_modules/.bin/tool"},
+	})
+	if err := Extract(s.pkg, s.dest, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(s.dest, "tool")); err != nil || string(b) != "console.log(1)" {
+		t.Fatalf("tool = %q, %v", b, err)
+	}
+}
+
 func TestExtractKeepsTopDirWhenLinkWouldEscape(t *testing.T) {
 	s := newSandbox(t)
 	writeTar(t, s.pkg, false, []entry{
@@ -248,6 +264,40 @@ func TestExtractRefusesMaliciousArchives(t *testing.T) {
 			{name: "here", typ: tar.TypeSymlink, link: "."},
 			{name: "here/up", typ: tar.TypeSymlink, link: "../x"}},
 			want: ErrUnsafeEntry, entry: "here/up"},
+		// Each link's text stays inside; followed through the others, it
+		// does not.
+		{name: "tar link climbing through an earlier link", entries: []entry{
+			{name: "sub/", typ: tar.TypeDir, mode: 0o755},
+			{name: "sub/up", typ: tar.TypeSymlink, link: ".."},
+			{name: "out", typ: tar.TypeSymlink, link: "sub/up/.."}},
+			want: ErrUnsafeEntry, entry: "out", reason: "outside the package through other links"},
+		{name: "tar link made to escape by a later link", gz: true, entries: []entry{
+			{name: "out", typ: tar.TypeSymlink, link: "sub/up/../etc"},
+			{name: "sub/", typ: tar.TypeDir, mode: 0o755},
+			{name: "sub/up", typ: tar.TypeSymlink, link: ".."}},
+			want: ErrUnsafeEntry, entry: "out", reason: "outside the package through other links"},
+		{name: "tar link chain a->b->outside", entries: []entry{
+			{name: "a", typ: tar.TypeSymlink, link: "b"},
+			{name: "sub/", typ: tar.TypeDir, mode: 0o755},
+			{name: "sub/up", typ: tar.TypeSymlink, link: ".."},
+			{name: "b", typ: tar.TypeSymlink, link: "sub/up/../outside"},
+			{name: "a/x", body: "x"}},
+			want: ErrUnsafeEntry, entry: "b", reason: "outside the package through other links"},
+		{name: "tar link chain a->b, b->../../outside, c/x through a", entries: []entry{
+			{name: "a", typ: tar.TypeSymlink, link: "b"},
+			{name: "b", typ: tar.TypeSymlink, link: "../../outside"},
+			{name: "c", typ: tar.TypeSymlink, link: "a"},
+			{name: "c/x", body: "x"}},
+			want: ErrUnsafeEntry, entry: "b", reason: "symlink pointing outside"},
+		{name: "tar symlink loop", entries: []entry{
+			{name: "a", typ: tar.TypeSymlink, link: "b"},
+			{name: "b", typ: tar.TypeSymlink, link: "a"}},
+			want: ErrUnsafeEntry, entry: "b", reason: "symlink loop"},
+		{name: "zip link chain a->b->outside", zip: true, entries: []entry{
+			{name: "a", typ: tar.TypeSymlink, link: "b"},
+			{name: "b", typ: tar.TypeSymlink, link: "../../outside"},
+			{name: "a/x", body: "x"}},
+			want: ErrUnsafeEntry, entry: "a", reason: "symlinks are not accepted"},
 		{name: "tar hardlink outside", entries: []entry{{name: "passwd", typ: tar.TypeLink, link: "../../../../etc/passwd"}},
 			want: ErrUnsafeEntry, entry: "passwd", reason: "hard link"},
 		{name: "tar hardlink absolute", entries: []entry{{name: "passwd", typ: tar.TypeLink, link: "/etc/passwd"}},
