@@ -112,6 +112,16 @@ type Store interface {
 	// or creates it.
 	ReplaceCertificate(ctx context.Context, c *model.Certificate) error
 
+	// ClaimDomains makes team own each domain, all or none; a domain owned
+	// by another team (or under its wildcard, or for a wildcard a name
+	// under it owned by another team) fails with *model.DomainTakenError.
+	ClaimDomains(ctx context.Context, team string, domains []string) error
+	ListDomainClaims(ctx context.Context) ([]model.DomainClaim, error)
+	GetDomainClaim(ctx context.Context, domain string) (*model.DomainClaim, error)
+	// PutDomainClaim gives a domain to a team, whoever owned it.
+	PutDomainClaim(ctx context.Context, c *model.DomainClaim) error
+	DeleteDomainClaim(ctx context.Context, domain string) error
+
 	// PutRegistry creates or replaces a team's registry entry (by host).
 	PutRegistry(ctx context.Context, r *model.Registry) error
 	GetRegistry(ctx context.Context, team, host string) (*model.Registry, error)
