@@ -32,6 +32,9 @@ type Principal struct {
 	Teams []string
 	// Pull, Push and Delete are the actions granted on those repositories.
 	Pull, Push, Delete bool
+	// PushRepos, when set, limits Push and Delete to these repositories
+	// (a build's credential pushes its component's repository only).
+	PushRepos []string
 }
 
 // owns reports whether repo is in one of p's namespaces.
@@ -47,6 +50,27 @@ func (p Principal) owns(repo string) bool {
 	return slices.Contains(p.Teams, team)
 }
 
+// mayPull: p's own repositories and, for everyone, the platform's base
+// images.
+func (p Principal) mayPull(repo string) bool {
+	return p.owns(repo) || IsBaseImage(repo)
+}
+
+// mayWrite: p's own repositories, outside the platform's namespace unless p
+// is an admin, and only PushRepos when those are set.
+func (p Principal) mayWrite(repo string) bool {
+	if !p.owns(repo) {
+		return false
+	}
+	if p.Admin {
+		return true
+	}
+	if strings.HasPrefix(repo, PlatformNamespace+"/") {
+		return false
+	}
+	return len(p.PushRepos) == 0 || slices.Contains(p.PushRepos, repo)
+}
+
 // actions is the subset of requested p may perform on the resource.
 func (p Principal) actions(typ, name string, requested []string) []string {
 	switch typ {
@@ -56,15 +80,12 @@ func (p Principal) actions(typ, name string, requested []string) []string {
 		}
 		return nil
 	case "repository":
-		if !p.owns(name) {
-			return nil
-		}
 		all := slices.Contains(requested, "*")
 		var out []string
 		for _, a := range []struct {
 			name string
 			ok   bool
-		}{{"pull", p.Pull}, {"push", p.Push}, {"delete", p.Delete}} {
+		}{{"pull", p.Pull && p.mayPull(name)}, {"push", p.Push && p.mayWrite(name)}, {"delete", p.Delete && p.mayWrite(name)}} {
 			if a.ok && (all || slices.Contains(requested, a.name)) {
 				out = append(out, a.name)
 			}
@@ -81,9 +102,12 @@ type credential struct {
 }
 
 // InternalCredentials returns the long-lived credential that may pull, push
-// and delete every repository. It is meant for berth's own runtime
-// (containerd resolver) and BuildKit; it never leaves the host. It is
-// stable across restarts (kept in auth/internal.secret under Root).
+// and delete every repository. It is meant for berth's own housekeeping
+// (base images, tag listing and deletes, GC), never for a team's workload
+// or build: those get TeamPullCredentials and TeamBuildCredentials, so a
+// reference to another team's image cannot ride on it. It never leaves the
+// host and is stable across restarts (kept in auth/internal.secret under
+// Root).
 func (h *Hub) InternalCredentials() (username, password string) {
 	return h.internal.Username, h.internal.Password
 }
@@ -96,6 +120,9 @@ func (h *Hub) authenticate(ctx context.Context, username, password string) (Prin
 	passOK := subtle.ConstantTimeCompare([]byte(password), []byte(h.internal.Password)) == 1
 	if userOK && passOK {
 		return Principal{Subject: InternalUsername, Admin: true, Pull: true, Push: true, Delete: true}, nil
+	}
+	if p, ok := h.teamPrincipal(username, password); ok {
+		return p, nil
 	}
 	return h.cfg.Auth(ctx, username, password)
 }

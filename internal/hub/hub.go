@@ -8,7 +8,8 @@
 //   - a Docker-registry-spec token server at TokenPath that trades HTTP basic
 //     credentials for a JWT scoped to the caller's teams (see auth.go);
 //   - an internal credential that may pull and push everything, for berth's
-//     own runtime and BuildKit;
+//     own housekeeping, and per-team credentials minted for the runtime and
+//     BuildKit, scoped to the team's namespace and the base images;
 //   - tag/manifest deletion and a mark-and-sweep garbage collector that is
 //     safe to run while the registry serves (see gc.go).
 //
@@ -37,10 +38,13 @@
 //     repositories and actions granted, and the registry checks each
 //     request against it.
 //
-// For berth's own use, give containerd's docker resolver an authorizer with
-// docker.WithAuthCreds returning InternalCredentials() for the berth host
-// (and plain HTTP when berth's listener is not TLS), and BuildKit a session
-// auth provider answering the same credentials for that host.
+// For a team's workloads, give containerd's docker resolver an authorizer
+// with docker.WithAuthCreds returning TeamPullCredentials(team) for the
+// berth host (and plain HTTP when berth's listener is not TLS), and a
+// team's build in BuildKit a session auth provider answering
+// TeamBuildCredentials(team, repo) for that host: neither reaches another
+// team's repositories (see teams.go). InternalCredentials() is for berth's
+// own housekeeping only.
 package hub
 
 import (
