@@ -13,7 +13,7 @@ import (
 func newAppCmd(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "app",
-		Short: "Create, list, show and delete apps",
+		Short: "Create, list, get and delete apps",
 	}
 
 	var labels []string
@@ -108,9 +108,10 @@ func newAppListCmd(c *cli) *cobra.Command {
 func newAppGetCmd(c *cli) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:   "get NAME",
-		Short: "Show an app and its components",
-		Args:  cobra.ExactArgs(1),
+		Use:        "get NAME",
+		SuggestFor: []string{"show", "describe", "view"},
+		Short:      "Show an app and its components",
+		Args:       cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, team, err := c.session(cmd.Context())
 			if err != nil {

@@ -94,20 +94,25 @@ func newImagesCmd(c *cli) *cobra.Command {
 	var langs []string
 	var rebuild, detach bool
 	prepare := &cobra.Command{
-		Use:   "prepare [--lang go,node,python,java,static]",
+		Use:   "prepare [LANGUAGE...] [--lang go,node,python,java,static]",
 		Short: "Build offline base images from Debian's packages into the hub",
 		Long: `Build the builder and runner base images of each language from Debian's
 packages (debootstrap, then golang-go, nodejs and npm, python3, default-jdk and
 maven, a small static file server) and push them into berth's hub. From then on
 builds of these languages need no internet. Needs the admin token; the first
-run downloads a few hundred MB of Debian packages.`,
-		Args: cobra.NoArgs,
+run downloads a few hundred MB of Debian packages.
+
+Languages may be named as arguments ("berth images prepare go node") or with
+--lang; without either, every language is prepared.`,
+		Example:   "  berth images prepare go\n  berth images prepare --lang node,python --rebuild",
+		ValidArgs: []string{"go", "node", "python", "java", "static"},
+		Args:      cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.client()
 			if err != nil {
 				return err
 			}
-			id, err := cl.PrepareImages(cmd.Context(), langs, rebuild)
+			id, err := cl.PrepareImages(cmd.Context(), append(langs, args...), rebuild)
 			if err != nil {
 				return err
 			}

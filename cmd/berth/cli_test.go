@@ -713,6 +713,8 @@ func TestTopologyDrawing(t *testing.T) {
 		Edges: []client.TopologyEdge{
 			{From: "gateway", To: "web", Type: client.EdgeGateway, Port: 8080, Domains: []string{"web-8080-acme.example.nip.io", "shop.example.com"}},
 			{From: "gateway", To: "db", Type: client.EdgeGateway, Port: 5432, TCPAddress: "192.0.2.2:30001"},
+			{From: "gateway", To: "cache", Type: client.EdgeGateway, Port: 80, Domains: []string{"cache.example.com"}},
+			{From: "gateway", To: "worker", Type: client.EdgeGateway, Domains: []string{"worker.example.com"}},
 			dep("web", "api"), dep("api", "auth"), dep("api", "cache"), dep("auth", "db"), dep("auth", "cache"), dep("api", "db"),
 			dep("worker", "db"), dep("a", "b"), dep("b", "a"),
 		},
@@ -726,6 +728,8 @@ func TestTopologyDrawing(t *testing.T) {
 	}
 	want := `gateway ─▶ web (running)        :8080  web-8080-acme.example.nip.io, shop.example.com
 gateway ─▶ db (closed) [data]   :5432  tcp 192.0.2.2:30001
+gateway ─▶ cache (running)      :80    cache.example.com
+gateway ─▶ worker (abnormal)           worker.example.com
 web (running) ─▶ api (running) ─┬▶ auth (waiting) ─┬▶ db (closed) [data]
                                 │                  └▶ cache (running)
                                 ├▶ cache (running)

@@ -15,7 +15,7 @@ func newComponentCmd(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "component",
 		Aliases: []string{"components", "comp"},
-		Short:   "Create, list, show and delete components",
+		Short:   "Create, list, get and delete components",
 		Long: `A component is one deployable unit of an app: a container image, source
 code that berth builds, or a third-party service berth only addresses.
 Aliases are unique in a team; commands taking an ALIAS find its app by
@@ -272,9 +272,10 @@ func componentOrigin(comp client.Component) string {
 func newComponentGetCmd(c *cli) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:   "get ALIAS",
-		Short: "Show a component: its settings, status and instances",
-		Args:  cobra.ExactArgs(1),
+		Use:        "get ALIAS",
+		SuggestFor: []string{"show", "describe", "view"},
+		Short:      "Show a component: its settings, status and instances",
+		Args:       cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, ref, err := c.component(cmd.Context(), args[0])
 			if err != nil {

@@ -232,7 +232,7 @@ func TestEndToEnd(t *testing.T) {
 
 	tc.mustRun("component", "delete", "web")
 	tc.mustRun("app", "delete", "shop")
-	tc.mustRun("team", "delete", "acme")
+	tc.mustRun("team", "delete", "acme", "--yes")
 }
 
 // TestFollowLogResumesThroughDroppedConnections follows a slow operation of

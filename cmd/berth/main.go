@@ -120,5 +120,6 @@ Start with "berth login URL --token TOKEN", pick a team and app with
 	add("operate", newBuildCmd(c), newCancelCmd(c), newImagesCmd(c))
 	add("operate", newEventsCmd(c), newLogsCmd(c), newExecCmd(c))
 	add("gateway", newRuleCmd(c), newCertCmd(c), newGatewayCmd(c))
+	refuseUnknownSubcommands(root)
 	return root
 }

@@ -30,23 +30,35 @@ func newTeamCmd(c *cli) *cobra.Command {
 			},
 		},
 		newTeamListCmd(c),
-		&cobra.Command{
-			Use:   "delete NAME",
-			Short: "Delete a team with all its apps, components, members and tokens",
-			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				cl, err := c.client()
-				if err != nil {
-					return err
-				}
-				if err := cl.DeleteTeam(cmd.Context(), args[0]); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.out(), "Deleted team %s.\n", args[0])
-				return nil
-			},
-		},
+		newTeamDeleteCmd(c),
 	)
+	return cmd
+}
+
+func newTeamDeleteCmd(c *cli) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a team with all its apps, components, members and tokens",
+		Long: `Delete a team with all its apps, components, members and tokens. On a
+terminal it asks for the team's name first; scripts pass --yes.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.confirmDestruction("team", args[0], yes); err != nil {
+				return err
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			if err := cl.DeleteTeam(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out(), "Deleted team %s.\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
 	return cmd
 }
 

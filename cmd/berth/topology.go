@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -147,29 +148,7 @@ func drawTopology(t *client.Topology, app string) [][]cell {
 		}
 	}
 
-	// Gateway entries, with their addresses in one aligned column.
-	entries := make([][]cell, len(d.gateways))
-	width := 0
-	for i, e := range d.gateways {
-		entries[i] = append([]cell{{text: "gateway ─▶ "}}, d.label(e.To)...)
-		width = max(width, cellsWidth(entries[i]))
-	}
-	for i, e := range d.gateways {
-		line := entries[i]
-		line = append(line, cell{text: strings.Repeat(" ", width-cellsWidth(line)+3)})
-		var where []string
-		if e.Port > 0 {
-			where = append(where, ":"+strconv.Itoa(e.Port))
-		}
-		if len(e.Domains) > 0 {
-			where = append(where, strings.Join(e.Domains, ", "))
-		}
-		if e.TCPAddress != "" {
-			where = append(where, "tcp "+e.TCPAddress)
-		}
-		line = append(line, cell{text: strings.Join(where, "  ")})
-		d.lines = append(d.lines, line)
-	}
+	d.lines = append(d.lines, gatewayLines(d, d.gateways)...)
 
 	// Components: what the gateway publishes first, then the other roots
 	// (what nothing depends on), then whatever only cycles reach.
@@ -193,6 +172,49 @@ func drawTopology(t *client.Topology, app string) [][]cell {
 		d.draw(id)
 	}
 	return d.lines
+}
+
+// gatewayLines draws one line per published component: its port and its
+// addresses (domains, TCP address) each in a column of its own, so that the
+// columns line up whatever the width of a port or whether an entry has one.
+func gatewayLines(d *topoDrawing, gateways []client.TopologyEdge) [][]cell {
+	rows := make([][]string, len(gateways))
+	heads := make([][]cell, len(gateways))
+	for i, e := range gateways {
+		heads[i] = append([]cell{{text: "gateway ─▶ "}}, d.label(e.To)...)
+		port := ""
+		if e.Port > 0 {
+			port = ":" + strconv.Itoa(e.Port)
+		}
+		where := slices.Clone(e.Domains)
+		if e.TCPAddress != "" {
+			where = append(where, "tcp "+e.TCPAddress)
+		}
+		rows[i] = []string{port, strings.Join(where, ", ")}
+	}
+	headWidth := 0
+	for _, h := range heads {
+		headWidth = max(headWidth, cellsWidth(h))
+	}
+	colWidths := make([]int, 2)
+	for _, r := range rows {
+		for j, v := range r {
+			colWidths[j] = max(colWidths[j], displayWidth(v))
+		}
+	}
+	lines := make([][]cell, len(gateways))
+	for i, h := range heads {
+		var b strings.Builder
+		b.WriteString(strings.Repeat(" ", headWidth-cellsWidth(h)+3))
+		for j, v := range rows[i] {
+			if colWidths[j] == 0 {
+				continue
+			}
+			b.WriteString(v + strings.Repeat(" ", colWidths[j]-displayWidth(v)+2))
+		}
+		lines[i] = append(h, cell{text: b.String()})
+	}
+	return lines
 }
 
 // label is "alias (status)", with the app of a component of another app.

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestUnknownSubcommandFailsWithSuggestion(t *testing.T) {
+	tc := newTestCLI(t, nil)
+	for _, tt := range []struct {
+		args       []string
+		want, hint string
+	}{
+		{[]string{"component", "show", "web"}, `unknown command "show" for "berth component"`, "get"},
+		{[]string{"rule", "http", "lst"}, `unknown command "lst" for "berth rule http"`, "list"},
+		{[]string{"app", "show"}, `unknown command "show" for "berth app"`, "get"},
+		{[]string{"nope"}, `unknown command "nope" for "berth"`, ""},
+	} {
+		_, stderr, code := tc.run(tt.args...)
+		if code == 0 {
+			t.Errorf("berth %s: exit 0, want non-zero", strings.Join(tt.args, " "))
+		}
+		if !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, "Did you mean this?\n\t"+tt.hint) && tt.hint != "" {
+			t.Errorf("berth %s: stderr %q, want %q suggesting %q", strings.Join(tt.args, " "), stderr, tt.want, tt.hint)
+		}
+	}
+	// A group without a word still shows its help and succeeds.
+	stdout, _, code := tc.run("component")
+	if code != 0 || !strings.Contains(stdout, "Available Commands") {
+		t.Errorf("berth component: exit %d, stdout %q", code, stdout)
+	}
+}
+
+func TestHelpNamesTheRealVerbs(t *testing.T) {
+	tc := newTestCLI(t, nil)
+	stdout, _, _ := tc.run("--help")
+	if strings.Contains(stdout, "show and delete") {
+		t.Errorf("help speaks of a verb that does not exist:\n%s", stdout)
+	}
+}
+
+func TestImagesPrepareTakesPositionalLanguages(t *testing.T) {
+	api := newFakeAPI(t)
+	api.mux.HandleFunc("POST /api/v1/images/prepare", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONTo(w, 202, map[string]any{"event_id": eventOK})
+	})
+	tc := loggedIn(t, api)
+	if _, stderr, code := tc.run("images", "prepare", "go", "--lang", "node", "--detach"); code != 0 {
+		t.Fatalf("images prepare go: exit %d: %s", code, stderr)
+	}
+	req := api.find("POST", "/api/v1/images/prepare")
+	if req == nil {
+		t.Fatal("no prepare request sent")
+	}
+	var langs []string
+	for _, l := range req.body["languages"].([]any) {
+		langs = append(langs, l.(string))
+	}
+	slices.Sort(langs)
+	if !slices.Equal(langs, []string{"go", "node"}) {
+		t.Errorf("languages sent %v, want [go node]", langs)
+	}
+}
+
+func TestTeamDeleteAsksForTheName(t *testing.T) {
+	api := newFakeAPI(t)
+	api.mux.HandleFunc("DELETE /api/v1/teams/acme", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})
+	tc := loggedIn(t, api)
+
+	// A script without --yes is refused and nothing is deleted.
+	if _, stderr, code := tc.run("team", "delete", "acme"); code == 0 || !strings.Contains(stderr, "--yes") {
+		t.Fatalf("without a terminal or --yes: exit %d, stderr %q", code, stderr)
+	}
+	// On a terminal, a wrong answer keeps the team.
+	tc.term = newFakeTerminal()
+	if _, stderr, code := tc.runWithInput("y\n", "team", "delete", "acme"); code == 0 || !strings.Contains(stderr, "not deleted") {
+		t.Fatalf("answer y: exit %d, stderr %q", code, stderr)
+	}
+	if api.find("DELETE", "/api/v1/teams/acme") != nil {
+		t.Fatal("the team was deleted without confirmation")
+	}
+	if _, stderr, code := tc.runWithInput("acme\n", "team", "delete", "acme"); code != 0 {
+		t.Fatalf("answer acme: exit %d, stderr %q", code, stderr)
+	}
+	if api.find("DELETE", "/api/v1/teams/acme") == nil {
+		t.Fatal("the confirmed delete was not sent")
+	}
+	tc.term = nil
+	if _, stderr, code := tc.run("team", "delete", "acme", "--yes"); code != 0 {
+		t.Fatalf("--yes: exit %d, stderr %q", code, stderr)
+	}
+}
