@@ -42,6 +42,10 @@ func (a *API) createCertificate(w http.ResponseWriter, r *http.Request) error {
 	if err := cert.CheckCertificate(now); err != nil {
 		return err
 	}
+	// A certificate for another team's domain would be served for it.
+	if err := a.claimDomains(r.Context(), "certificate", team.Name, cert.Domains); err != nil {
+		return err
+	}
 	if err := a.store.CreateCertificate(r.Context(), cert); err != nil {
 		if errors.Is(err, model.ErrConflict) {
 			return conflict("certificate %q exists already in team %q", in.Name, team.Name)

@@ -131,7 +131,8 @@ func (a *API) checkHTTPRule(ctx context.Context, rule *model.HTTPRule) error {
 			return invalidField("certificate", "%q covers %s, not the rule's domain %s; upload a certificate for %s", cert.Name, strings.Join(cert.Domains, ", "), rule.Domain, rule.Domain)
 		}
 	}
-	return nil
+	// Last, so that a rule refused for another reason claims nothing.
+	return a.claimDomains(ctx, "domain", rule.Team, []string{rule.Domain})
 }
 
 func (a *API) createHTTPRule(w http.ResponseWriter, r *http.Request) error {
@@ -242,6 +243,9 @@ func (a *API) createTCPRule(w http.ResponseWriter, r *http.Request) error {
 	if err := rule.Validate(); err != nil {
 		return err
 	}
+	if err := a.checkGatewayPort(rule.GatewayPort); err != nil {
+		return err
+	}
 	if err := a.ruleTarget(r.Context(), team.Name, rule.Component, rule.Port); err != nil {
 		return err
 	}
@@ -250,6 +254,17 @@ func (a *API) createTCPRule(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusCreated, rule)
 	return nil
+}
+
+// checkGatewayPort keeps a tenant's TCP rule inside the gateway's range:
+// any other port may be one berth itself (the API, the hub, the gateway's
+// HTTP ports) or another service of the machine listens on.
+func (a *API) checkGatewayPort(port int) error {
+	if port == 0 || (port >= a.cfg.TCPPortLow && port <= a.cfg.TCPPortHigh) {
+		return nil
+	}
+	return invalidField("gateway_port", "must be in the gateway's TCP range %d-%d, or left out to get a free one (got %d); a platform admin widens the range with `berth server --tcp-ports LO-HI`",
+		a.cfg.TCPPortLow, a.cfg.TCPPortHigh, port)
 }
 
 // reserveTCPRule stores rule, picking a free gateway port of the range when

@@ -108,6 +108,11 @@ func (a *API) registerRoutes() {
 	a.handle("GET /api/v1/teams/{team}/certificates/{name}", a.getCertificate)
 	a.handle("DELETE /api/v1/teams/{team}/certificates/{name}", a.deleteCertificate)
 
+	a.handle("GET /api/v1/domains", a.listDomains)
+	a.handle("GET /api/v1/domains/{domain}", a.getDomain)
+	a.handle("PUT /api/v1/domains/{domain}", a.putDomain)
+	a.handle("DELETE /api/v1/domains/{domain}", a.deleteDomain)
+
 	a.handle("GET /api/v1/teams/{team}/registries", a.listRegistries)
 	a.handle("POST /api/v1/teams/{team}/registries", a.putRegistry)
 	a.handle("GET /api/v1/teams/{team}/registries/{host}", a.getRegistry)
