@@ -18,7 +18,7 @@ import (
 // startGateway opens the gateway's listeners and publishes what the store
 // holds before the API takes requests.
 func startGateway(ctx context.Context, cfg Config, dir *dataDir, st store.Store, endpoints worker.EndpointSource) (*gateway.Gateway, *worker.GatewaySync, *api.GatewayInfo, error) {
-	accessLog, err := os.OpenFile(dir.file("logs", "gateway-access.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	accessLog, err := os.OpenFile(dir.file("logs", "gateway-access.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, nil, err
 	}

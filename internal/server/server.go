@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer dir.close()
 	logPath := dir.file("logs", "berth.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return &PhaseError{Phase: "data directory", Cause: err, LogFile: logPath}
 	}

@@ -85,7 +85,7 @@ func (p *Process) Start(ctx context.Context, cfg Config) error {
 // wrote to its log: that is where the reason is.
 func (p *Process) spawnAndWait(ctx context.Context) error {
 	c := p.cfg
-	logf, err := os.OpenFile(c.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	logf, err := os.OpenFile(c.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("%s daemon: open log: %w", c.Name, err)
 	}

@@ -73,15 +73,28 @@ func stateOf(path string) *logState {
 	return s.(*logState)
 }
 
-// preserveLog keeps an existing log of the instance as its previous log.
+// preserveLog keeps an existing log of the instance as its previous log,
+// then creates the new one owner-only: the shim opens an existing file
+// without changing its mode, and an instance's output may carry secrets.
 func preserveLog(path string) error {
 	st := stateOf(path)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("log directory: %w", err)
 	}
 	_ = os.Remove(RotatedLogPath(path))
+	if err := keepPrevious(path); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("create log: %w", err)
+	}
+	return f.Close()
+}
+
+func keepPrevious(path string) error {
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

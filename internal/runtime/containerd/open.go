@@ -44,10 +44,13 @@ func Open(ctx context.Context, cfg DriverConfig) (*Driver, error) {
 		logDir: filepath.Join(cfg.DataDir, "logs", "instances"),
 		volDir: filepath.Join(cfg.DataDir, "volumes"),
 	}
-	for _, dir := range []string{d.logDir, d.volDir} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
+	// Logs are owner-only (instance output may carry secrets); volumes
+	// keep 0755 for containers mapped to other users.
+	if err := os.MkdirAll(d.logDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(d.volDir, 0o755); err != nil {
+		return nil, err
 	}
 	var cl *client.Client
 	var err error
