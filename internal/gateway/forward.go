@@ -96,7 +96,7 @@ func (p *Proxy) forward(x *exchange, ups []string) {
 	moves, fresh := 0, false
 	for {
 		x.rec.Upstream = addr
-		uc, err := p.pool.get(r.Context(), addr, pl.t.Connect, x.start, fresh, !pl.replayable)
+		uc, err := p.pool.get(r.Context(), addr, pl.t.Connect, x.start, fresh)
 		var again bool
 		if err == nil {
 			if err, again = p.roundTrip(x, uc, pl); err == nil {

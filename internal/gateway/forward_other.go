@@ -3,12 +3,13 @@
 package gateway
 
 import (
-	"net"
 	"syscall"
 )
 
 // alive cannot peek here; the instance's answer tells.
-func alive(net.Conn) bool { return true }
+func (uc *upConn) alive() bool { return true }
+
+type peeker struct{}
 
 // peerClosed cannot peek here: a client that left is noticed when its
 // answer cannot be written.

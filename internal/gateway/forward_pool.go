@@ -30,6 +30,7 @@ type upConn struct {
 	idleSince time.Time
 	closed    bool
 	heads     headCache
+	peek      peeker // alive's
 
 	// The watchdog's view (forward_watch.go).
 	watchIdx     int
@@ -138,9 +139,11 @@ func (p *upstreamPool) host(addr string) *hostPool {
 }
 
 // get returns an idle connection to addr, or a new one when fresh is set
-// or none is left. checkLive peeks at idle connections first, for
-// requests that must not be sent on one the instance has already closed.
-func (p *upstreamPool) get(ctx context.Context, addr string, connect time.Duration, now time.Time, fresh, checkLive bool) (*upConn, error) {
+// or none is left. Every idle connection is peeked at before it is reused:
+// one the instance closed would fail the request, and one that received
+// bytes nobody asked for (a late second answer, a body after a HEAD
+// answer) would hand them to the next client as its answer.
+func (p *upstreamPool) get(ctx context.Context, addr string, connect time.Duration, now time.Time, fresh bool) (*upConn, error) {
 	hp := p.host(addr)
 	for !fresh {
 		hp.mu.Lock()
@@ -157,7 +160,7 @@ func (p *upstreamPool) get(ctx context.Context, addr string, connect time.Durati
 			uc.close()
 			continue
 		}
-		if checkLive && !alive(uc.conn) {
+		if !uc.alive() {
 			uc.close()
 			continue
 		}
