@@ -1,9 +1,7 @@
 package plan
 
 import (
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 )
 
@@ -27,7 +25,10 @@ func userDockerfile(d *dirInfo, p string) (Detection, error) {
 	if strings.HasPrefix(clean, "/") || clean == ".." || strings.HasPrefix(clean, "../") {
 		return Detection{}, &BuildPathError{Path: p, Reason: "is not a file inside the build directory"}
 	}
-	st, err := os.Stat(filepath.Join(d.dir, filepath.FromSlash(clean)))
+	st, err := d.stat(clean)
+	if leaves(err) {
+		return Detection{}, err
+	}
 	if err != nil || !st.Mode().IsRegular() {
 		return Detection{}, &BuildPathError{Path: p, Reason: "does not name a Dockerfile in the build directory"}
 	}

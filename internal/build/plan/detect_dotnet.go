@@ -1,9 +1,7 @@
 package plan
 
 import (
-	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -19,7 +17,7 @@ var (
 // usual src/App/App.csproj layout), preferring a web project.
 func detectDotNet(d *dirInfo, forced bool) (Detection, bool, error) {
 	det := Detection{Language: DotNet, Tool: "dotnet", Details: map[string]string{}}
-	projects := findFiles(d.dir, ".csproj", 2)
+	projects := findFiles(d, ".csproj", 2)
 	if len(projects) == 0 {
 		if forced {
 			return det, false, &MarkerMissingError{Language: DotNet, Want: "*.csproj file"}
@@ -29,7 +27,7 @@ func detectDotNet(d *dirInfo, forced bool) (Detection, bool, error) {
 	chosen := projects[0]
 	var chosenData []byte
 	for _, p := range projects {
-		data, err := readLimited(filepath.Join(d.dir, filepath.FromSlash(p)))
+		data, err := d.read(p)
 		if err != nil {
 			continue
 		}
@@ -57,13 +55,13 @@ func detectDotNet(d *dirInfo, forced bool) (Detection, bool, error) {
 	return det, true, nil
 }
 
-// findFiles lists files with suffix up to depth levels below dir, as
-// slash paths relative to dir, sorted (shallow first).
-func findFiles(dir, suffix string, depth int) []string {
+// findFiles lists files with suffix up to depth levels below the build
+// directory, as slash paths relative to it, sorted (shallow first).
+func findFiles(d *dirInfo, suffix string, depth int) []string {
 	var out []string
 	var walk func(rel string, level int)
 	walk = func(rel string, level int) {
-		entries, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(rel)))
+		entries, err := d.readDir(rel)
 		if err != nil {
 			return
 		}

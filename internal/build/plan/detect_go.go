@@ -1,8 +1,7 @@
 package plan
 
 import (
-	"os"
-	"path/filepath"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -39,7 +38,7 @@ func detectGo(d *dirInfo, forced bool) (Detection, bool, error) {
 	if goLocalReplaceRe.Match(mod) {
 		det.Details[DetailGoLocalReplace] = "true"
 	}
-	if _, err := os.Stat(filepath.Join(d.dir, "vendor", "modules.txt")); err == nil {
+	if _, err := d.stat("vendor/modules.txt"); err == nil {
 		det.Details[DetailGoVendor] = "true"
 	}
 	det.Details[DetailGoMain] = findGoMain(d, module)
@@ -50,13 +49,13 @@ func detectGo(d *dirInfo, forced bool) (Detection, bool, error) {
 // else the only (or the module-named) one under cmd/, else the first main
 // package one level down. "." is the fallback, whose build error is clear.
 func findGoMain(d *dirInfo, module string) string {
-	if isGoMain(d.dir) {
+	if isGoMain(d, ".") {
 		return "."
 	}
 	var cmds []string
-	if entries, err := os.ReadDir(filepath.Join(d.dir, "cmd")); err == nil {
+	if entries, err := d.readDir("cmd"); err == nil {
 		for _, e := range entries {
-			if e.IsDir() && safeName(e.Name()) && isGoMain(filepath.Join(d.dir, "cmd", e.Name())) {
+			if e.IsDir() && safeName(e.Name()) && isGoMain(d, "cmd/"+e.Name()) {
 				cmds = append(cmds, e.Name())
 			}
 		}
@@ -78,15 +77,17 @@ func findGoMain(d *dirInfo, module string) string {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if isGoMain(filepath.Join(d.dir, name)) {
+		if isGoMain(d, name) {
 			return "./" + name
 		}
 	}
 	return "."
 }
 
-func isGoMain(dir string) bool {
-	entries, err := os.ReadDir(dir)
+// isGoMain reports whether the directory dir, below the build directory,
+// holds a main package.
+func isGoMain(d *dirInfo, dir string) bool {
+	entries, err := d.readDir(dir)
 	if err != nil {
 		return false
 	}
@@ -95,7 +96,7 @@ func isGoMain(dir string) bool {
 		if e.IsDir() || !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") {
 			continue
 		}
-		data, err := readLimited(filepath.Join(dir, n))
+		data, err := d.read(path.Join(dir, n))
 		if err == nil && goPackageMainRe.Match(data) {
 			return true
 		}

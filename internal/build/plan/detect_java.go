@@ -1,8 +1,6 @@
 package plan
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -94,7 +92,7 @@ func pickArtifact(d *dirInfo, ext string) string {
 		candidates = append(candidates, name)
 	}
 	size := func(n string) int64 {
-		st, err := os.Stat(filepath.Join(d.dir, n))
+		st, err := d.stat(n)
 		if err != nil {
 			return 0
 		}

@@ -2,9 +2,7 @@ package plan
 
 import (
 	"encoding/json"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 )
 
@@ -100,7 +98,7 @@ func detectNode(d *dirInfo, forced bool) (Detection, bool, error) {
 func nodeEntry(d *dirInfo, pkg packageJSON) string {
 	if main := path.Clean(strings.TrimPrefix(pkg.Main, "./")); pkg.Main != "" && safeName(main) &&
 		!strings.HasPrefix(main, "/") && main != ".." && !strings.HasPrefix(main, "../") {
-		if st, err := os.Stat(filepath.Join(d.dir, filepath.FromSlash(main))); err == nil && st.Mode().IsRegular() || pkg.Scripts["build"] != "" {
+		if st, err := d.stat(main); err == nil && st.Mode().IsRegular() || pkg.Scripts["build"] != "" {
 			return main
 		}
 	}

@@ -1,8 +1,6 @@
 package plan
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -107,7 +105,7 @@ func djangoWSGI(d *dirInfo) string {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if _, err := os.Stat(filepath.Join(d.dir, name, "wsgi.py")); err == nil && unsafeNameRe.FindString(name) == "" {
+		if _, err := d.stat(name + "/wsgi.py"); err == nil && unsafeNameRe.FindString(name) == "" {
 			return name + ".wsgi"
 		}
 	}

@@ -3,10 +3,8 @@ package plan
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -33,6 +31,9 @@ type Detection struct {
 	BuildPath string
 	// Dir is BuildPath as an absolute path.
 	Dir string
+	// Root is the source root as an absolute path. Everything berth reads
+	// in it goes through os.Root opened here, never following a link out.
+	Root string
 	// Details are facts found on the way, keyed by the Detail* constants.
 	Details map[string]string
 	// Cmd is the start command the user gave: the rainbondfile's cmd, else
@@ -97,39 +98,29 @@ func detect(root, subdir, override, dockerfile string) (Detection, error) {
 	if err != nil {
 		return Detection{}, fmt.Errorf("detect: %w", err)
 	}
-	base, err := resolveBuildPath(rootAbs, "", subdir)
+	t, err := openTree(rootAbs)
 	if err != nil {
 		return Detection{}, err
 	}
-	det := Detection{}
-	for _, name := range rainbondfileNames {
-		p := filepath.Join(rootAbs, filepath.FromSlash(base), name)
-		if _, err := os.Stat(p); err != nil {
-			continue
-		}
-		rf, err := readRainbondfile(p)
-		if err != nil {
-			return Detection{}, &ManifestError{File: path.Join(base, name), Err: err}
-		}
-		det.Rainbondfile = rf
-		break
+	defer t.close()
+	base, err := resolveBuildPath(t, "", subdir)
+	if err != nil {
+		return Detection{}, err
+	}
+	det := Detection{Root: rootAbs}
+	if det.Rainbondfile, err = findRainbondfile(t, base); err != nil {
+		return Detection{}, err
 	}
 	buildPath := base
 	if det.Rainbondfile != nil && det.Rainbondfile.BuildPath != "" {
-		if buildPath, err = resolveBuildPath(rootAbs, base, det.Rainbondfile.BuildPath); err != nil {
+		if buildPath, err = resolveBuildPath(t, base, det.Rainbondfile.BuildPath); err != nil {
 			return Detection{}, err
 		}
 	}
 	det.BuildPath = buildPath
 	det.Dir = filepath.Join(rootAbs, filepath.FromSlash(buildPath))
-
-	// The Procfile belongs with the code; Rainbond also reads one at the
-	// top when the build path is a subdirectory.
-	for _, p := range []string{det.Dir, filepath.Join(rootAbs, filepath.FromSlash(base))} {
-		if cmd, err := readProcfile(filepath.Join(p, "Procfile")); err == nil && cmd != "" {
-			det.ProcfileCmd = cmd
-			break
-		}
+	if det.ProcfileCmd, err = findProcfile(t, buildPath, base); err != nil {
+		return Detection{}, err
 	}
 	det.Cmd = det.ProcfileCmd
 	if det.Rainbondfile != nil && det.Rainbondfile.Cmd != "" {
@@ -140,7 +131,7 @@ func detect(root, subdir, override, dockerfile string) (Detection, error) {
 	if forced == "" && det.Rainbondfile != nil && det.Rainbondfile.Language != "" {
 		forced, forcedBy = det.Rainbondfile.Language, "rainbondfile"
 	}
-	d, err := readDir(det.Dir)
+	d, err := readDir(t, buildPath)
 	if err != nil {
 		return Detection{}, err
 	}
@@ -230,10 +221,46 @@ func detectForced(d *dirInfo, lang Language) (Detection, error) {
 	return Detection{}, fmt.Errorf("no detector for %s", lang)
 }
 
-// resolveBuildPath joins rel to base (both relative to root) and checks that
-// the result is a directory inside root, following symlinks: the path comes
-// from the repository, i.e. from whoever wrote it.
-func resolveBuildPath(root, base, rel string) (string, error) {
+// findRainbondfile reads the rainbondfile in base, if there is one.
+func findRainbondfile(t *srcTree, base string) (*Rainbondfile, error) {
+	for _, name := range rainbondfileNames {
+		p := path.Join(base, name)
+		data, err := t.readFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil {
+			var rf *Rainbondfile
+			if rf, err = parseRainbondfile(data); err == nil {
+				return rf, nil
+			}
+		}
+		return nil, &ManifestError{File: p, Err: err}
+	}
+	return nil, nil
+}
+
+// findProcfile returns the start command of the Procfile, which belongs
+// with the code; Rainbond also reads one at the top when the build path is
+// a subdirectory. A Procfile linked out of the tree is an error rather than
+// absent: the user meant it to start the app.
+func findProcfile(t *srcTree, dirs ...string) (string, error) {
+	for _, dir := range dirs {
+		data, err := t.readFile(path.Join(dir, "Procfile"))
+		if leaves(err) {
+			return "", err
+		}
+		if cmd := parseProcfile(data); err == nil && cmd != "" {
+			return cmd, nil
+		}
+	}
+	return "", nil
+}
+
+// resolveBuildPath joins rel to base (both relative to the tree) and checks
+// that the result is a directory inside it, following symlinks only inside:
+// the path comes from the repository, i.e. from whoever wrote it.
+func resolveBuildPath(t *srcTree, base, rel string) (string, error) {
 	rel = strings.TrimSpace(strings.ReplaceAll(rel, `\`, "/"))
 	if rel == "" || rel == "." || rel == "/" {
 		return base, nil
@@ -249,36 +276,32 @@ func resolveBuildPath(root, base, rel string) (string, error) {
 		}
 	}
 	joined := path.Join(base, rel)
-	abs := filepath.Join(root, filepath.FromSlash(joined))
-	real, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		return "", &BuildPathError{Path: rel, Reason: "does not exist"}
-	}
-	realRoot, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return "", fmt.Errorf("detect: %w", err)
-	}
-	if r, err := filepath.Rel(realRoot, real); err != nil || r == ".." || strings.HasPrefix(r, "../") {
+	st, err := t.stat(joined)
+	switch {
+	case leaves(err):
 		return "", &BuildPathError{Path: rel, Reason: "leaves the source directory through a symlink"}
-	}
-	if st, err := os.Stat(real); err != nil || !st.IsDir() {
+	case err != nil:
+		return "", &BuildPathError{Path: rel, Reason: "does not exist"}
+	case !st.IsDir():
 		return "", &BuildPathError{Path: rel, Reason: "is not a directory"}
 	}
 	return joined, nil
 }
 
-// dirInfo is the top level of the build directory, read once.
+// dirInfo is the top level of the build directory, read once. Every look
+// below it goes through the tree's os.Root.
 type dirInfo struct {
-	dir   string
+	t     *srcTree
+	rel   string // the build directory, relative to the tree
 	names map[string]fs.DirEntry
 }
 
-func readDir(dir string) (*dirInfo, error) {
-	entries, err := os.ReadDir(dir)
+func readDir(t *srcTree, rel string) (*dirInfo, error) {
+	entries, err := t.readDir(rel)
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}
-	d := &dirInfo{dir: dir, names: map[string]fs.DirEntry{}}
+	d := &dirInfo{t: t, rel: rel, names: map[string]fs.DirEntry{}}
 	for _, e := range entries {
 		if safeName(e.Name()) {
 			d.names[e.Name()] = e
@@ -298,21 +321,32 @@ func safeName(name string) bool {
 	return true
 }
 
-// has reports a regular file (or a symlink to one) at the top level.
+// path is name (slash-separated, below the build directory) relative to
+// the tree.
+func (d *dirInfo) path(name string) string { return path.Join(d.rel, name) }
+
+func (d *dirInfo) stat(name string) (fs.FileInfo, error) { return d.t.stat(d.path(name)) }
+
+func (d *dirInfo) readDir(name string) ([]fs.DirEntry, error) { return d.t.readDir(d.path(name)) }
+
+// has reports a regular file (or a symlink to one) at the top level. A
+// link leaving the tree counts as present without being followed, so that
+// the detector that wants the file fails naming it rather than silently
+// building something else.
 func (d *dirInfo) has(name string) bool {
 	e, ok := d.names[name]
 	if !ok {
 		return false
 	}
 	if e.Type()&fs.ModeSymlink != 0 {
-		st, err := os.Stat(filepath.Join(d.dir, name))
-		return err == nil && st.Mode().IsRegular()
+		st, err := d.stat(name)
+		return err == nil && st.Mode().IsRegular() || leaves(err)
 	}
 	return e.Type().IsRegular()
 }
 
 func (d *dirInfo) hasDir(name string) bool {
-	st, err := os.Stat(filepath.Join(d.dir, name))
+	st, err := d.stat(name)
 	return err == nil && st.IsDir()
 }
 
@@ -328,20 +362,9 @@ func (d *dirInfo) withSuffix(suffix string) []string {
 	return out
 }
 
-// read returns a top-level file's content, at most 1 MiB: manifests are
-// small and the repository may be hostile.
-func (d *dirInfo) read(name string) ([]byte, error) {
-	return readLimited(filepath.Join(d.dir, name))
-}
-
-func readLimited(p string) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, 1<<20))
-}
+// read returns the content of a file below the build directory, at most
+// maxManifest bytes.
+func (d *dirInfo) read(name string) ([]byte, error) { return d.t.readFile(d.path(name)) }
 
 func (d *dirInfo) sample(n int) []string {
 	var out []string

@@ -125,3 +125,24 @@ func (e *MarkerMissingError) Error() string {
 	return fmt.Sprintf("the language %s was chosen (%s) but the build directory has no %s; add it, or choose another language",
 		e.Language, e.ForcedBy, e.Want)
 }
+
+// LinkError is a file berth needs that is, or lies under, a symbolic link
+// leaving the source directory (or a link loop). berth never follows it.
+type LinkError struct {
+	File   string // the file berth wanted, relative to the source root
+	Link   string // the symlink that leaves
+	Target string // its target as written
+	Loop   bool
+}
+
+func (e *LinkError) Error() string {
+	if e.Loop {
+		return fmt.Sprintf("%s cannot be read: its symbolic links form a loop; commit the file itself instead of the links", e.File)
+	}
+	via := ""
+	if e.Link != e.File {
+		via = fmt.Sprintf(" through %s", e.Link)
+	}
+	return fmt.Sprintf("%s leaves the source directory%s (a symbolic link to %q); berth reads only files inside the repository: commit the file itself instead of the link",
+		e.File, via, e.Target)
+}

@@ -3,20 +3,15 @@ package plan
 import (
 	"bufio"
 	"bytes"
-	"os"
 	"regexp"
 	"strings"
 )
 
 var procfileLine = regexp.MustCompile(`^([A-Za-z0-9_-]+)\s*:\s*(.+)$`)
 
-// readProcfile returns the command of the "web" process of a Procfile, or of
-// its only process: Rainbond and Heroku start that one.
-func readProcfile(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
+// parseProcfile returns the command of the "web" process of a Procfile, or
+// of its only process: Rainbond and Heroku start that one.
+func parseProcfile(data []byte) string {
 	var first string
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
@@ -29,11 +24,11 @@ func readProcfile(path string) (string, error) {
 			continue
 		}
 		if m[1] == "web" {
-			return strings.TrimSpace(m[2]), nil
+			return strings.TrimSpace(m[2])
 		}
 		if first == "" {
 			first = strings.TrimSpace(m[2])
 		}
 	}
-	return first, nil
+	return first
 }

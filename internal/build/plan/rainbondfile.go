@@ -2,7 +2,6 @@ package plan
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
@@ -32,11 +31,7 @@ type RainbondPort struct {
 // a common spelling.
 var rainbondfileNames = []string{"rainbondfile", "Rainbondfile"}
 
-func readRainbondfile(path string) (*Rainbondfile, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
+func parseRainbondfile(data []byte) (*Rainbondfile, error) {
 	var raw struct {
 		Language  string         `yaml:"language"`
 		BuildPath string         `yaml:"buildpath"`

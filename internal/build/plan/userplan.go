@@ -2,8 +2,7 @@ package plan
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
+	"path"
 	"strconv"
 	"strings"
 
@@ -17,7 +16,10 @@ func userPlan(det Detection) (Plan, error) {
 	if rel == "" {
 		rel = "Dockerfile"
 	}
-	data, err := os.ReadFile(filepath.Join(det.Dir, filepath.FromSlash(rel)))
+	data, err := readUserDockerfile(det, rel)
+	if leaves(err) {
+		return Plan{}, err
+	}
 	if err != nil {
 		return Plan{}, &MarkerMissingError{Language: Dockerfile, Want: rel, ForcedBy: det.ForcedBy}
 	}
@@ -57,6 +59,21 @@ func userPlan(det Detection) (Plan, error) {
 		p.Port = rf.Ports[0].Port
 	}
 	return p, nil
+}
+
+// readUserDockerfile reads rel, below the build directory, inside the
+// source root: a Dockerfile linked to a host file is refused by name.
+func readUserDockerfile(det Detection, rel string) ([]byte, error) {
+	root, name := det.Root, path.Join(det.BuildPath, rel)
+	if root == "" { // a Detection made by hand, without Detect
+		root, name = det.Dir, rel
+	}
+	t, err := openTree(root)
+	if err != nil {
+		return nil, err
+	}
+	defer t.close()
+	return t.readFile(name)
 }
 
 func isStage(name string, stages []string) bool {
