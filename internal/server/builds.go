@@ -42,6 +42,7 @@ func imageRegistry(cfg Config, h *hub.Hub, host string) *worker.ImageRegistry {
 	}
 	user, pass := h.InternalCredentials()
 	return &worker.ImageRegistry{Prefix: host, Username: user, Password: pass, PlainHTTP: true,
+		TeamPull: h.TeamPullCredentials, TeamBuild: h.TeamBuildCredentials,
 		Tags: h.Tags, Delete: h.DeleteTag,
 		Collect: func(ctx context.Context) error { _, err := h.GarbageCollect(ctx); return err }}
 }

@@ -39,9 +39,16 @@ type BuildTask struct {
 // ImageRegistry is where builds push: berth's hub or an external registry.
 type ImageRegistry struct {
 	// Prefix is host[/path]; images are Prefix/<team>/<component>:v<N>.
-	Prefix   string
+	Prefix string
+	// Username and Password reach everything: berth's own housekeeping
+	// (and every pull and push on an external registry, which has one).
 	Username string
 	Password string
+	// TeamPull and TeamBuild mint the hub's per-team credentials for a
+	// team's workloads and builds (see team_images.go); nil for an
+	// external registry.
+	TeamPull  func(team string) (username, password string)
+	TeamBuild func(team, repo string) (username, password string, err error)
 	// PlainHTTP for a registry on loopback without TLS (the hub).
 	PlainHTTP bool
 	// Tags lists a repository's tags (to find offline base images) and
@@ -318,9 +325,13 @@ func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, 
 		return nil, fmt.Errorf("record version: %w", err)
 	}
 	ref := fmt.Sprintf("%s:v%d", b.Repository(c), v.Number)
+	auth, err := b.Registry.buildAuth(c)
+	if err != nil {
+		return v, err
+	}
 	req := buildkit.Request{
 		ContextDir: filepath.Join(src, pl.Context), BuildArgs: pl.BuildArgs, Push: []string{ref},
-		Auth:    map[string]buildkit.Auth{b.Registry.host(): {Username: b.Registry.Username, Password: b.Registry.Password}},
+		Auth:    map[string]buildkit.Auth{b.Registry.host(): auth},
 		Timeout: b.Timeout,
 		Secrets: map[string][]byte{plan.CASecret: b.CABundle},
 		// No version label: an unchanged source must give the same digest.
@@ -345,6 +356,10 @@ func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, 
 	}
 	if err := ignoreInContext(req.ContextDir, pl.Ignore); err != nil {
 		return nil, err
+	}
+	if err := b.Registry.checkDockerfileImages(c.Team, []byte(pl.Dockerfile), req.BuildArgs); err != nil {
+		log.Errorf("build", "%v", err)
+		return v, err
 	}
 	log.Printf("build", "create build code job success: pushing to %s", ref)
 	codeDone := false
@@ -458,6 +473,21 @@ func (b *Builds) retag(ctx context.Context, c *model.Component, v *model.Version
 	if reg, err := b.store.GetRegistry(ctx, c.Team, srcRef.Context().RegistryStr()); err == nil {
 		srcOpts = append(srcOpts, remote.WithAuth(&authn.Basic{Username: reg.Username, Password: reg.Password}))
 	}
+	// An image of the hub is pulled with the team's own credential, and
+	// only from the team's namespace or the base images.
+	hubAuth, err := b.Registry.pullAuth(c.Team, c.Source.Image)
+	if err != nil {
+		log.Errorf("build", "%v", err)
+		return nil, err
+	}
+	if hubAuth != nil {
+		if b.Registry.PlainHTTP {
+			if srcRef, err = name.ParseReference(c.Source.Image, name.Insecure); err != nil {
+				return nil, &Failure{Reason: "BadImage", Err: fmt.Errorf("source.image %q: %w", c.Source.Image, err)}
+			}
+		}
+		srcOpts = append(srcOpts, remote.WithAuth(&authn.Basic{Username: hubAuth.Username, Password: hubAuth.Password}))
+	}
 	log.Printf("build", "Start pull image %s", c.Source.Image)
 	img, err := remote.Image(srcRef, srcOpts...)
 	if err != nil {
@@ -475,8 +505,12 @@ func (b *Builds) retag(ctx context.Context, c *model.Component, v *model.Version
 	if err != nil {
 		return v, err
 	}
+	push, err := b.Registry.buildAuth(c)
+	if err != nil {
+		return v, err
+	}
 	if err := remote.Write(dst, img, remote.WithContext(ctx),
-		remote.WithAuth(&authn.Basic{Username: b.Registry.Username, Password: b.Registry.Password})); err != nil {
+		remote.WithAuth(&authn.Basic{Username: push.Username, Password: push.Password})); err != nil {
 		return v, &Failure{Reason: "PushFailed", Err: fmt.Errorf("push %s: %w", ref, err)}
 	}
 	digest, err := img.Digest()

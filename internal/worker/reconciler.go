@@ -79,8 +79,16 @@ func (r *Reconciler) Apply(ctx context.Context, c *model.Component, progress fun
 		if reg != nil {
 			spec.Registry = &runtime.RegistryAuth{Username: reg.Username, Password: reg.Password, PlainHTTP: reg.PlainHTTP, SkipVerify: reg.SkipVerify}
 		}
-		if r.Registry != nil && model.ImageHost(c.Image) == r.Registry.host() {
-			spec.Registry = &runtime.RegistryAuth{Username: r.Registry.Username, Password: r.Registry.Password, PlainHTTP: r.Registry.PlainHTTP}
+		if r.Registry != nil {
+			// The team's own pull credential, never the internal one, and
+			// only for an image the team may use.
+			auth, err := r.Registry.pullAuth(c.Team, c.Image)
+			if err != nil {
+				return fmt.Errorf("apply %s: %w", c.Alias, err)
+			}
+			if auth != nil {
+				spec.Registry = auth
+			}
 		}
 		if err := r.driver.Apply(ctx, spec); err != nil {
 			return fmt.Errorf("apply %s: %w", c.Alias, err)
