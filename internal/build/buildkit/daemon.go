@@ -55,11 +55,14 @@ type DaemonConfig struct {
 	// default 20GB. Past it buildkitd's garbage collector removes the
 	// least recently used cache.
 	GCKeepStorage string
-	// NetworkMode is the network of RUN steps: "host" (default: builds
-	// reach the Go module proxy, npm and apt the way the host does) or
-	// "bridge" (own namespace on buildkitd's CNI bridge, needs the CNI
-	// plugins and NAT).
+	// NetworkMode is the network of RUN steps: "isolated" (default: a
+	// namespace per step on berth's build bridge, NAT to the outside, no
+	// way to the host or to berth's instances; needs the CNI plugins and
+	// iptables) or "host" (steps see and reach all the host does: only
+	// for a machine that runs nobody else's code).
 	NetworkMode string
+	// Network configures the isolated network.
+	Network NetworkConfig
 	// Debug turns on buildkitd's debug log.
 	Debug bool
 	// StartTimeout bounds each start until the socket answers; default 30s.
@@ -81,6 +84,7 @@ type Daemon struct {
 	cfg  DaemonConfig
 	log  *slog.Logger
 	proc supervisor.Process
+	net  *buildNetwork // nil on the host network
 }
 
 // NewDaemon prepares a daemon; Start runs it.
@@ -92,7 +96,7 @@ func NewDaemon(cfg DaemonConfig) *Daemon {
 		cfg.GCKeepStorage = "20GB"
 	}
 	if cfg.NetworkMode == "" {
-		cfg.NetworkMode = "host"
+		cfg.NetworkMode = NetworkIsolated
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -134,14 +138,19 @@ func (d *Daemon) Start(ctx context.Context) error {
 			return fmt.Errorf("buildkitd daemon: %w", err)
 		}
 	}
-	conf, err := renderConfig(d.cfg, d.rootDir(), d.Address())
+	if err := d.prepareNetwork(ctx); err != nil {
+		return fmt.Errorf("buildkitd daemon: %w", err)
+	}
+	conf, err := renderConfig(d.cfg, d.rootDir(), d.Address(), d.net)
 	if err != nil {
+		d.teardownNetwork()
 		return fmt.Errorf("buildkitd daemon: %w", err)
 	}
 	if err := os.WriteFile(d.configPath(), []byte(conf), 0o600); err != nil {
+		d.teardownNetwork()
 		return fmt.Errorf("buildkitd daemon: write config: %w", err)
 	}
-	return d.proc.Start(ctx, supervisor.Config{
+	err = d.proc.Start(ctx, supervisor.Config{
 		Name:         "buildkitd",
 		Binary:       bin,
 		Args:         append([]string{"--config", d.configPath()}, d.cfg.ExtraArgs...),
@@ -157,6 +166,57 @@ func (d *Daemon) Start(ctx context.Context) error {
 		Cleanup:   d.unmountRemains,
 		Logger:    d.log,
 	})
+	if err != nil {
+		d.teardownNetwork()
+	}
+	return err
+}
+
+// prepareNetwork writes the CNI configuration and puts the firewall in
+// place before buildkitd runs a single step.
+func (d *Daemon) prepareNetwork(ctx context.Context) error {
+	if d.cfg.NetworkMode != NetworkIsolated {
+		return nil
+	}
+	bn, err := newBuildNetwork(d.cfg.Network, d.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	if err := bn.writeConf(); err != nil {
+		return err
+	}
+	if err := bn.installFirewall(ctx); err != nil {
+		_ = bn.removeFirewall(context.Background())
+		return err
+	}
+	d.net = bn
+	d.log.Info("build network ready", "bridge", bn.bridge, "subnet", bn.subnet.String(), "deny", d.cfg.Network.Deny)
+	return nil
+}
+
+// teardownNetwork removes the firewall, the bridge and the leases; only
+// once buildkitd is gone, so that no RUN step is ever without the rules.
+func (d *Daemon) teardownNetwork() {
+	if d.net == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.net.removeFirewall(ctx); err != nil {
+		d.log.Warn("could not remove the build network's firewall rules", "bridge", d.net.bridge, "err", err)
+	}
+	if err := d.net.removeBridge(); err != nil {
+		d.log.Warn("could not remove the build bridge", "bridge", d.net.bridge, "err", err)
+	}
+	d.net = nil
+}
+
+// NetworkSummary says where RUN steps run, for the start-up phase line.
+func (d *Daemon) NetworkSummary() string {
+	if d.net == nil {
+		return "RUN steps on the host network"
+	}
+	return fmt.Sprintf("RUN steps isolated on bridge %s (%s)", d.net.bridge, d.net.subnet)
 }
 
 func (d *Daemon) binary() (string, error) {
@@ -212,4 +272,9 @@ func Ping(ctx context.Context, address string) error {
 // Stop ends buildkitd: SIGTERM (it cancels running builds and unmounts),
 // up to grace (default 10s) for it to exit, then SIGKILL; then whatever it
 // left behind is killed and unmounted. Builds in flight fail.
-func (d *Daemon) Stop(grace time.Duration) error { return d.proc.Stop(grace) }
+// The build network goes last.
+func (d *Daemon) Stop(grace time.Duration) error {
+	err := d.proc.Stop(grace)
+	d.teardownNetwork()
+	return err
+}

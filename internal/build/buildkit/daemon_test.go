@@ -19,7 +19,7 @@ func TestDaemonStartFailureShowsLog(t *testing.T) {
 	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d := NewDaemon(DaemonConfig{Dir: filepath.Join(dir, "bk"), LogPath: filepath.Join(dir, "logs", "buildkitd.log"), Binary: fake, StartTimeout: 10 * time.Second})
+	d := NewDaemon(DaemonConfig{Dir: filepath.Join(dir, "bk"), LogPath: filepath.Join(dir, "logs", "buildkitd.log"), Binary: fake, StartTimeout: 10 * time.Second, NetworkMode: NetworkHost})
 	err := d.Start(context.Background())
 	if err == nil {
 		_ = d.Stop(time.Second)

@@ -70,6 +70,13 @@ type env struct {
 // Cleanup stops both and removes every file.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with the daemon's configuration changed by adjust
+// (nil: none). The build bridge is the test's own, never the default.
+func newEnvWith(t *testing.T, adjust func(*DaemonConfig)) *env {
+	t.Helper()
 	requirePrereqs(t)
 	e := &env{dir: shortDir(t)}
 	e.reg = testimage.Serve(testUser, testPass)
@@ -91,11 +98,16 @@ func newEnv(t *testing.T) *env {
 	if e.base, err = e.reg.Push("base:latest", img); err != nil {
 		t.Fatal(err)
 	}
-	e.daemon = NewDaemon(DaemonConfig{
+	cfg := DaemonConfig{
 		Dir:        filepath.Join(e.dir, "bk"),
 		LogPath:    filepath.Join(e.dir, "logs", "buildkitd.log"),
 		Registries: []RegistryConfig{{Host: e.reg.Host, PlainHTTP: true, Insecure: true}},
-	})
+		Network:    NetworkConfig{Bridge: testBridge()},
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	e.daemon = NewDaemon(cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -114,6 +126,11 @@ func newEnv(t *testing.T) *env {
 	})
 	e.builder = NewBuilder(BuilderConfig{Address: e.daemon.Address(), InsecureRegistries: []string{e.reg.Host}})
 	return e
+}
+
+// testBridge is a build bridge name no other test or berth uses.
+func testBridge() string {
+	return fmt.Sprintf("bkt%05d", time.Now().UnixNano()/1000%100000)
 }
 
 // contextDir is a build context holding files.

@@ -77,7 +77,8 @@ func TestRenderConfig(t *testing.T) {
 		{Host: "127.0.0.1:5000", PlainHTTP: true, Insecure: true},
 		{Host: "docker.io", Mirrors: []string{"mirror.example.com"}},
 	}}).cfg
-	got, err := renderConfig(cfg, "/data/buildkit/root", "unix:///data/buildkit/buildkitd.sock")
+	cfg.NetworkMode = NetworkHost
+	got, err := renderConfig(cfg, "/data/buildkit/root", "unix:///data/buildkit/buildkitd.sock", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestRenderConfig(t *testing.T) {
 		}
 	}
 	cfg.Registries = []RegistryConfig{{Host: "http://x"}}
-	if _, err := renderConfig(cfg, "/r", "unix:///s"); err == nil {
+	if _, err := renderConfig(cfg, "/r", "unix:///s", nil); err == nil {
 		t.Error("a URL as registry host was accepted")
 	}
 }
