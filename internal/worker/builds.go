@@ -354,8 +354,9 @@ func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, 
 	} else {
 		req.DockerfileInline = pl.Dockerfile
 	}
-	if err := ignoreInContext(req.ContextDir, pl.Ignore); err != nil {
-		return nil, err
+	// Written through os.Root: the checkout's .dockerignore may be a link.
+	if err := plan.WriteIgnore(src, pl.Context, pl.Ignore); err != nil {
+		return v, &Failure{Reason: "PlanFailed", Err: err}
 	}
 	if err := b.Registry.checkDockerfileImages(c.Team, []byte(pl.Dockerfile), req.BuildArgs); err != nil {
 		log.Errorf("build", "%v", err)
@@ -380,23 +381,6 @@ func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, 
 	log.Printf("build", "build runtime image success: %d of %d steps from the cache", res.CacheHits, res.Steps)
 	v.Image, v.Digest = ref, res.Digest
 	return v, nil
-}
-
-// ignoreInContext keeps .git (which differs between clones of the same
-// commit, and would defeat the layer cache) and the plan's own patterns out
-// of the build context, on top of the repository's .dockerignore.
-func ignoreInContext(dir string, patterns []string) error {
-	path := filepath.Join(dir, ".dockerignore")
-	old, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	// A kept checkout already has berth's lines from the last build: the
-	// file must come out the same, or the context (and the cache) changes.
-	const marker = "\n# added by berth\n"
-	own, _, _ := strings.Cut(string(old), marker)
-	add := marker + ".git\n" + strings.Join(patterns, "\n") + "\n"
-	return os.WriteFile(path, []byte(own+add), 0o644)
 }
 
 func toolSuffix(tool string) string {
