@@ -43,6 +43,9 @@ type Config struct {
 	ThirdParty *worker.ThirdParty
 	// Addresses gives inner addresses with dependencies' connection info.
 	Addresses worker.AddressSource
+	// Hub is where berth's hub is reached, for the rule that a team uses
+	// only its own hub images; nil when there is none.
+	Hub *HubInfo
 	// Builds is set when the server builds source components.
 	Builds *BuildsInfo
 	// Cancel stops a running task by its event id.

@@ -120,6 +120,9 @@ func (a *API) createComponent(w http.ResponseWriter, r *http.Request) error {
 	if err := validateSource(c); err != nil {
 		return err
 	}
+	if err := a.checkHubImages(c); err != nil {
+		return err
+	}
 	if err := a.publishTCP(r.Context(), c, true); err != nil {
 		return err
 	}
@@ -176,6 +179,9 @@ func (a *API) changeComponent(r *http.Request, fn func(c *model.Component) error
 			return nil, err
 		}
 		if err := validateSource(c); err != nil {
+			return nil, err
+		}
+		if err := a.checkHubImages(c); err != nil {
 			return nil, err
 		}
 		if err := a.publishTCP(r.Context(), c, true); err != nil {

@@ -136,6 +136,11 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return "", err
 		}
+		if cfg.RotateSecretKey {
+			if err := store.RotateSecretKey(openCtx, st); err != nil {
+				return "", err
+			}
+		}
 		if st.Dialect() == "sqlite" {
 			return "sqlite " + dir.file("berth.db"), nil
 		}
@@ -239,6 +244,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// Filled in by the buildkit phase, before the worker takes tasks.
 		apiCfg.Builds = &api.BuildsInfo{}
 	}
+	apiCfg.Hub = &api.HubInfo{} // its host is known once the API listens
 	handler := api.New(apiCfg)
 	// A head must come within ReadHeaderTimeout and an idle keep-alive
 	// connection ends after IdleTimeout. No ReadTimeout or WriteTimeout:
@@ -251,6 +257,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return "", err
 		}
+		apiCfg.Hub.Host = hubHost(ln.Addr())
 		go func() {
 			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				slog.Error("api server stopped", "err", err)
