@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-platform/berth/internal/build/source"
 	"github.com/berth-platform/berth/internal/events"
+	"github.com/berth-platform/berth/internal/netguard"
 	"github.com/berth-platform/berth/internal/runtime"
 	"github.com/berth-platform/berth/internal/store"
 	"github.com/berth-platform/berth/internal/worker"
@@ -41,6 +42,9 @@ type Config struct {
 	// ThirdParty watches thirdparty components' endpoints; nil when no
 	// runtime runs.
 	ThirdParty *worker.ThirdParty
+	// EndpointPolicy says which addresses thirdparty endpoints may name;
+	// nil forbids the host's and berth's internal ones and allows no extra.
+	EndpointPolicy *netguard.Policy
 	// Addresses gives inner addresses with dependencies' connection info.
 	Addresses worker.AddressSource
 	// Hub is where berth's hub is reached, for the rule that a team uses

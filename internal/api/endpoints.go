@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/berth-platform/berth/internal/model"
+	"github.com/berth-platform/berth/internal/netguard"
 )
 
 // newEndpointKey makes the key a thirdparty service registers its
@@ -18,6 +20,23 @@ func newEndpointKey() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	return "bek_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// checkEndpoints refuses endpoints at the host's or berth's internal
+// addresses: berth dials them from the host, so a tenant could publish
+// what only the host reaches.
+func (a *API) checkEndpoints(ctx context.Context, field string, eps []string) error {
+	for i, ep := range eps {
+		err := a.cfg.EndpointPolicy.Check(ctx, ep)
+		var ge *netguard.Error
+		if errors.As(err, &ge) {
+			return errorf(http.StatusUnprocessableEntity, "endpoint_not_allowed", "%s[%d]: %s", field, i, ge.Error())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // listEndpoints shows a thirdparty component's endpoints with their health.
@@ -77,6 +96,9 @@ func (a *API) doRegisterEndpoints(w http.ResponseWriter, r *http.Request) error 
 		if err := model.ValidateEndpoint(fmt.Sprintf("endpoints[%d]", i), ep); err != nil {
 			return err
 		}
+	}
+	if err := a.checkEndpoints(r.Context(), "endpoints", in.Endpoints); err != nil {
+		return err
 	}
 	for attempt := 0; ; attempt++ {
 		c.RegisteredEndpoints = in.Endpoints

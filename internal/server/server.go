@@ -78,6 +78,11 @@ type Config struct {
 	Runtime string
 	// Containerd configures the embedded engine; DataDir is filled in.
 	Containerd containerd.DriverConfig
+	// AllowEndpointCIDRs are ranges thirdparty endpoints (and so TCP and
+	// HTTP rules) may point at although they are the host's or berth's
+	// own (loopback, link-local, host addresses, instance and service
+	// subnets). Default: none; BERTH_ALLOW_ENDPOINT_CIDR when empty.
+	AllowEndpointCIDRs []string
 	// TaskStepDelay slows every task step; for crash-recovery tests only.
 	TaskStepDelay time.Duration
 	// Out receives the phase lines (stdout).
@@ -95,6 +100,10 @@ func Run(ctx context.Context, cfg Config) error {
 	lo, hi, err := ParsePortRange(cfg.TCPPorts)
 	if err != nil {
 		return fmt.Errorf("--tcp-ports: %w", err)
+	}
+	guard, err := endpointPolicy(cfg)
+	if err != nil {
+		return err
 	}
 	start := time.Now()
 	fmt.Fprintf(cfg.Out, "berth %s starting\n", Version)
@@ -207,6 +216,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var endpoints worker.EndpointSource
 	if driver != nil {
 		reconciler = worker.NewReconciler(st, driver)
+		reconciler.ThirdParty.Guard = guard
 		defer reconciler.ThirdParty.Close()
 		endpoints = reconciler.Endpoints
 	}
@@ -235,7 +245,7 @@ func Run(ctx context.Context, cfg Config) error {
 	apiCfg := api.Config{
 		Store: st, Log: evlog, Tasks: runner, Runtime: driver, TCPPortLow: lo, TCPPortHigh: hi, Health: ph.health,
 		Mount:   map[string]http.Handler{"GET /{$}": web.Handler(), "/v2/": imageHub.Handler()},
-		Gateway: gwInfo, Collectors: gw.Collectors(), Cancel: runner.Cancel,
+		Gateway: gwInfo, Collectors: gw.Collectors(), Cancel: runner.Cancel, EndpointPolicy: guard,
 	}
 	if reconciler != nil {
 		apiCfg.ThirdParty, apiCfg.Addresses = reconciler.ThirdParty, reconciler.Addresses

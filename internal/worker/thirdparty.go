@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-platform/berth/internal/model"
+	"github.com/berth-platform/berth/internal/netguard"
 	"github.com/berth-platform/berth/internal/runtime"
 	"github.com/berth-platform/berth/internal/runtime/probe"
 )
@@ -25,6 +26,11 @@ type ThirdParty struct {
 	// expose publishes healthy endpoints at the component's stable inner
 	// address; nil when no runtime runs (the gateway still balances).
 	expose func(ctx context.Context, componentID string, ports []model.Port, addrs []string) error
+	// Guard says which addresses endpoints may be dialled at; set before
+	// the first Apply. Names are resolved through it each time they are
+	// checked and published, so a name pointed at the host later is
+	// refused then.
+	Guard *netguard.Policy
 
 	mu sync.Mutex
 	// watchers holds an *endpointWatcher by component id. Writes happen
@@ -45,12 +51,15 @@ func NewThirdParty(driver runtime.Driver) *ThirdParty {
 type endpointWatcher struct {
 	key       string // what it was started with; a change restarts it
 	component model.Component
+	guard     *netguard.Policy
 	cancel    context.CancelFunc
 	done      chan struct{}
 
 	mu     sync.Mutex
 	health map[string]*endpointHealth
 	order  []string
+	// refused holds why the guard refused an endpoint, by endpoint.
+	refused map[string]string
 	// healthy is read on every gateway request.
 	healthy atomic.Pointer[[]string]
 }
@@ -121,7 +130,7 @@ func (tp *ThirdParty) Apply(ctx context.Context, c *model.Component) {
 	var wctx context.Context
 	var cancel context.CancelFunc
 	if c.Desired == model.DesiredRunning {
-		w = &endpointWatcher{key: key, component: *c, health: map[string]*endpointHealth{}, order: endpointsOf(c), done: make(chan struct{})}
+		w = &endpointWatcher{key: key, component: *c, guard: tp.Guard, health: map[string]*endpointHealth{}, order: endpointsOf(c), done: make(chan struct{})}
 		initial := c.Readiness == nil // unchecked endpoints count as healthy
 		for _, ep := range w.order {
 			w.health[ep] = &endpointHealth{tracker: probe.NewTracker(c.Readiness, initial)}
@@ -174,7 +183,7 @@ func (w *endpointWatcher) run(ctx context.Context, expose func(context.Context, 
 	defer close(w.done)
 	p := w.component.Readiness
 	if p == nil {
-		<-ctx.Done()
+		w.republish(ctx, expose)
 		return
 	}
 	t := time.NewTicker(probe.Period(p))
@@ -185,7 +194,7 @@ func (w *endpointWatcher) run(ctx context.Context, expose func(context.Context, 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				err := checkEndpoint(ctx, p, ep)
+				err := checkEndpoint(ctx, w.guard, p, ep)
 				if ctx.Err() != nil {
 					return
 				}
@@ -210,10 +219,30 @@ func (w *endpointWatcher) run(ctx context.Context, expose func(context.Context, 
 	}
 }
 
+// republish re-resolves the endpoints of a watcher without a health check
+// now and then: names may move, to an address the guard refuses too.
+func (w *endpointWatcher) republish(ctx context.Context, expose func(context.Context, string, []model.Port, []string) error) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.publish(ctx, expose)
+		}
+	}
+}
+
 // checkEndpoint runs the health check against one endpoint, on the
-// endpoint's own port unless the check names one.
-func checkEndpoint(ctx context.Context, p *model.Probe, ep string) error {
-	host, port, err := net.SplitHostPort(ep)
+// endpoint's own port unless the check names one. It checks the address
+// the guard resolved, so a probe never reaches a refused one.
+func checkEndpoint(ctx context.Context, guard *netguard.Policy, p *model.Probe, ep string) error {
+	addrs, err := guard.Resolve(ctx, ep)
+	if err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(addrs[0])
 	if err != nil {
 		return fmt.Errorf("endpoint %q: %w", ep, err)
 	}
@@ -222,6 +251,28 @@ func checkEndpoint(ctx context.Context, p *model.Probe, ep string) error {
 		cp.Port, _ = strconv.Atoi(port)
 	}
 	return probe.Check(ctx, &cp, host, nil)
+}
+
+// resolveHealthy turns healthy endpoints into the addresses to dial, as
+// the guard resolves them now: the gateway and the service addresses
+// dial these, never a name that could resolve elsewhere by then. It
+// returns why the others were refused.
+func (w *endpointWatcher) resolveHealthy(ctx context.Context, healthy []string) ([]string, map[string]string) {
+	var out []string
+	refused := map[string]string{}
+	for _, ep := range healthy {
+		addrs, err := w.guard.Resolve(ctx, ep)
+		if err != nil {
+			refused[ep] = err.Error()
+			continue
+		}
+		for _, a := range addrs {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out, refused
 }
 
 // publish hands the healthy endpoints to the runtime when they changed.
@@ -233,6 +284,15 @@ func (w *endpointWatcher) publish(ctx context.Context, expose func(context.Conte
 			healthy = append(healthy, ep)
 		}
 	}
+	w.mu.Unlock()
+	healthy, refused := w.resolveHealthy(ctx, healthy)
+	w.mu.Lock()
+	for ep, why := range refused {
+		if w.refused[ep] != why { // once, not every round
+			slog.Warn("thirdparty endpoint refused", "component", w.component.Alias, "endpoint", ep, "err", why)
+		}
+	}
+	w.refused = refused
 	w.mu.Unlock()
 	if old := w.healthy.Load(); old != nil && slices.Equal(*old, healthy) {
 		return
@@ -277,6 +337,9 @@ func (tp *ThirdParty) Instances(c *model.Component) []model.Instance {
 		h := w.health[ep]
 		in := model.Instance{ID: ep, Address: ep, Status: model.InstanceRunning, Reason: "Healthy", Message: "the health check passes"}
 		switch {
+		case w.refused[ep] != "":
+			in.Status, in.Reason, in.Message = model.InstanceUnhealthy, "EndpointNotAllowed", w.refused[ep]
+			in.Advice = "point the endpoint at the service's own address, not at berth's host or internal networks"
 		case c.Readiness == nil:
 			in.Reason, in.Message = "NotChecked", "no health check is set: the endpoint counts as healthy"
 			in.Advice = "set a health check (readiness) so that berth stops sending traffic to an endpoint that is down"
