@@ -17,6 +17,7 @@ import (
 	"github.com/berth-platform/berth/internal/build/plan"
 	"github.com/berth-platform/berth/internal/build/source"
 	"github.com/berth-platform/berth/internal/hub"
+	"github.com/berth-platform/berth/internal/runtime/containerd"
 	"github.com/berth-platform/berth/internal/worker"
 )
 
@@ -65,12 +66,36 @@ func startBuildKit(ctx context.Context, cfg Config, dir *dataDir, reg *worker.Im
 		b := buildkit.NewBuilder(buildkit.BuilderConfig{Address: cfg.BuildKitAddress, InsecureRegistries: insecure})
 		return b, func() {}, "using " + cfg.BuildKitAddress, nil
 	}
-	d := buildkit.NewDaemon(buildkit.DaemonConfig{Dir: dir.file("buildkit"), LogPath: dir.file("logs", "buildkitd.log"), Registries: regs})
+	d := buildkit.NewDaemon(buildkit.DaemonConfig{Dir: dir.file("buildkit"), LogPath: dir.file("logs", "buildkitd.log"), Registries: regs,
+		NetworkMode: cfg.BuildNetwork, Network: buildNetwork(cfg)})
 	if err := d.Start(ctx); err != nil {
 		return nil, nil, "", err
 	}
 	b := buildkit.NewBuilder(buildkit.BuilderConfig{Address: d.Address(), InsecureRegistries: insecure})
-	return b, func() { _ = d.Stop(10 * time.Second) }, "supervised, log " + dir.file("logs", "buildkitd.log"), nil
+	return b, func() { _ = d.Stop(10 * time.Second) }, "supervised, " + d.NetworkSummary() + ", log " + dir.file("logs", "buildkitd.log"), nil
+}
+
+// buildNetwork keeps RUN steps away from berth's instance and service
+// subnets (the host's own addresses are always out of their reach). The
+// bridge follows the instance bridge's name, so that two berths (or two
+// tests) with their own instance bridges get their own build bridges too.
+func buildNetwork(cfg Config) buildkit.NetworkConfig {
+	instances, services := cfg.Containerd.Subnet, cfg.Containerd.ServiceSubnet
+	if instances == "" {
+		instances = containerd.DefaultSubnet
+	}
+	if services == "" {
+		services = containerd.DefaultServiceSubnet
+	}
+	bridge := cfg.BuildBridge
+	if bridge == "" {
+		bridge = cfg.Containerd.Bridge
+		if bridge == "" {
+			bridge = containerd.DefaultBridge
+		}
+		bridge = bridge[:min(len(bridge), 13)] + "bk"
+	}
+	return buildkit.NetworkConfig{Bridge: bridge, Subnet: cfg.BuildSubnet, Deny: []string{instances, services}}
 }
 
 // uploadAreas gives each component its own upload directory, so that an

@@ -41,6 +41,14 @@ type Config struct {
 	ACMEDirectory, ACMEEmail, ACMECA string
 	// BuildKitAddress uses a running buildkitd instead of berth's own.
 	BuildKitAddress string
+	// BuildNetwork is the network of RUN steps in berth's own buildkitd:
+	// "isolated" (default) or "host" (for a machine that runs only its
+	// owner's code).
+	BuildNetwork string
+	// BuildBridge and BuildSubnet are the isolated build network's bridge
+	// (default: the instance bridge's name + "bk") and IPv4 range
+	// (default: a free /24 of 10.215.0.0/16).
+	BuildBridge, BuildSubnet string
 	// Registry pushes builds to an external registry (host[/prefix])
 	// instead of the hub.
 	Registry string
