@@ -64,8 +64,9 @@ func (p *probeSpec) probe() *model.Probe {
 	return &out
 }
 
-func specOf(c *model.Component) (string, error) {
-	return jsonText(componentSpec{
+// specOf is the spec column of c, its secrets sealed.
+func (s *sqlStore) specOf(c *model.Component) (string, error) {
+	sp := componentSpec{
 		Image: c.Image, Source: c.Source, Endpoints: c.Endpoints,
 		Instances: c.Instances, Memory: c.Memory, CPU: c.CPU,
 		Cmd: c.Cmd, Args: c.Args, Ports: c.Ports, Envs: c.Envs, Volumes: c.Volumes,
@@ -74,7 +75,11 @@ func specOf(c *model.Component) (string, error) {
 		RegisteredEndpoints: c.RegisteredEndpoints, EndpointKey: c.EndpointKey,
 		InjectedEnv: c.InjectedEnv, RestartPending: c.RestartPending, Gated: c.Gated,
 		BuildState: c.BuildState, BuildMessage: c.BuildMessage, WebhookSecret: c.WebhookSecret,
-	})
+	}
+	if err := s.keys.sealSpec(&sp); err != nil {
+		return "", err
+	}
+	return jsonText(sp)
 }
 
 func (sp *componentSpec) applyTo(c *model.Component) {
@@ -99,7 +104,7 @@ func (s *sqlStore) CreateComponent(ctx context.Context, c *model.Component) erro
 	c.CreatedAt = nowOr(c.CreatedAt)
 	c.UpdatedAt = c.CreatedAt
 	c.Revision = 1
-	spec, err := specOf(c)
+	spec, err := s.specOf(c)
 	if err != nil {
 		return fmt.Errorf("create component %q in team %q: %w", c.Alias, c.Team, err)
 	}
@@ -122,13 +127,17 @@ func (s *sqlStore) CreateComponent(ctx context.Context, c *model.Component) erro
 
 const componentCols = `id, team, app, alias, kind, desired, deploy_version, status, status_message, spec, revision, created_at, updated_at`
 
-func scanComponent(row rowScanner) (model.Component, error) {
+// scanComponent reads a component row, its secrets opened.
+func (s *sqlStore) scanComponent(row rowScanner) (model.Component, error) {
 	var c model.Component
 	var sp componentSpec
 	err := row.Scan(&c.ID, &c.Team, &c.App, &c.Alias, &c.Kind, &c.Desired, &c.DeployVersion,
 		&c.Status, &c.StatusMessage, jsonCol{&sp}, &c.Revision, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
 	if err != nil {
 		return c, err
+	}
+	if err := s.keys.openSpec(&sp); err != nil {
+		return c, fmt.Errorf("component %s: %w", c.ID, err)
 	}
 	sp.applyTo(&c)
 	return c, nil
@@ -137,7 +146,7 @@ func scanComponent(row rowScanner) (model.Component, error) {
 // getComponent reads the one component that where (a condition with ?
 // placeholders) selects; what names it in errors.
 func (s *sqlStore) getComponent(ctx context.Context, what, where string, args ...any) (*model.Component, error) {
-	c, err := scanComponent(s.r().queryRow(ctx, `SELECT `+componentCols+` FROM components WHERE `+where, args...))
+	c, err := s.scanComponent(s.r().queryRow(ctx, `SELECT `+componentCols+` FROM components WHERE `+where, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("%s", what)
 	}
@@ -164,7 +173,7 @@ func (s *sqlStore) GetComponentByID(ctx context.Context, id string) (*model.Comp
 func (s *sqlStore) ListComponents(ctx context.Context, team, app string) ([]model.Component, error) {
 	rows, err := s.r().query(ctx, `SELECT `+componentCols+` FROM components
 		WHERE team = ? AND (? = '' OR app = ?) ORDER BY app, alias`, team, app, app)
-	cs, err := collect(rows, err, scanComponent)
+	cs, err := collect(rows, err, s.scanComponent)
 	if err != nil {
 		return nil, fmt.Errorf("list components of team %q: %w", team, err)
 	}
@@ -173,7 +182,7 @@ func (s *sqlStore) ListComponents(ctx context.Context, team, app string) ([]mode
 
 func (s *sqlStore) ListAllComponents(ctx context.Context) ([]model.Component, error) {
 	rows, err := s.r().query(ctx, `SELECT `+componentCols+` FROM components ORDER BY team, app, alias`)
-	cs, err := collect(rows, err, scanComponent)
+	cs, err := collect(rows, err, s.scanComponent)
 	if err != nil {
 		return nil, fmt.Errorf("list components: %w", err)
 	}
@@ -187,7 +196,7 @@ func (s *sqlStore) UpdateComponent(ctx context.Context, c *model.Component) erro
 	if c == nil {
 		return errNil("component")
 	}
-	spec, err := specOf(c)
+	spec, err := s.specOf(c)
 	if err != nil {
 		return fmt.Errorf("update component %q in team %q: %w", c.Alias, c.Team, err)
 	}

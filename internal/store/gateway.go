@@ -214,9 +214,13 @@ func (s *sqlStore) CreateCertificate(ctx context.Context, c *model.Certificate) 
 	if c.Source == "" {
 		c.Source = model.CertUploaded
 	}
+	key, err := s.keys.seal(c.KeyPEM)
+	if err != nil {
+		return fmt.Errorf("create certificate %q in team %q: %w", c.Name, c.Team, err)
+	}
 	_, err = s.w().exec(ctx, `INSERT INTO certificates (id, team, name, cert_pem, key_pem, domains, not_after, source, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.Team, c.Name, c.CertPEM, c.KeyPEM, domains, s.d.timeArg(c.NotAfter), c.Source, s.d.timeArg(c.CreatedAt))
+		c.ID, c.Team, c.Name, c.CertPEM, key, domains, s.d.timeArg(c.NotAfter), c.Source, s.d.timeArg(c.CreatedAt))
 	switch constraintOf(err) {
 	case uniqueViolation:
 		return conflict("certificate %q in team %q already exists", c.Name, c.Team)
@@ -231,15 +235,22 @@ func (s *sqlStore) CreateCertificate(ctx context.Context, c *model.Certificate) 
 
 const certificateCols = `id, team, name, cert_pem, key_pem, domains, not_after, source, created_at`
 
-func scanCertificate(row rowScanner) (model.Certificate, error) {
+// scanCertificate reads a certificate row, its private key opened.
+func (s *sqlStore) scanCertificate(row rowScanner) (model.Certificate, error) {
 	var c model.Certificate
 	err := row.Scan(&c.ID, &c.Team, &c.Name, &c.CertPEM, &c.KeyPEM, jsonCol{&c.Domains},
 		timeCol{&c.NotAfter}, &c.Source, timeCol{&c.CreatedAt})
-	return c, err
+	if err != nil {
+		return c, err
+	}
+	if c.KeyPEM, err = s.keys.open(c.KeyPEM); err != nil {
+		return c, fmt.Errorf("certificate %q of team %q: %w", c.Name, c.Team, err)
+	}
+	return c, nil
 }
 
 func (s *sqlStore) GetCertificate(ctx context.Context, team, name string) (*model.Certificate, error) {
-	c, err := scanCertificate(s.r().queryRow(ctx, `SELECT `+certificateCols+` FROM certificates WHERE team = ? AND name = ?`, team, name))
+	c, err := s.scanCertificate(s.r().queryRow(ctx, `SELECT `+certificateCols+` FROM certificates WHERE team = ? AND name = ?`, team, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("certificate %q in team %q", name, team)
 	}
@@ -251,7 +262,7 @@ func (s *sqlStore) GetCertificate(ctx context.Context, team, name string) (*mode
 
 func (s *sqlStore) ListCertificates(ctx context.Context, team string) ([]model.Certificate, error) {
 	rows, err := s.r().query(ctx, `SELECT `+certificateCols+` FROM certificates WHERE team = ? ORDER BY name`, team)
-	cs, err := collect(rows, err, scanCertificate)
+	cs, err := collect(rows, err, s.scanCertificate)
 	if err != nil {
 		return nil, fmt.Errorf("list certificates of team %q: %w", team, err)
 	}
@@ -262,7 +273,7 @@ func (s *sqlStore) ListCertificates(ctx context.Context, team string) ([]model.C
 // (for the gateway).
 func (s *sqlStore) ListAllCertificates(ctx context.Context) ([]model.Certificate, error) {
 	rows, err := s.r().query(ctx, `SELECT `+certificateCols+` FROM certificates ORDER BY team, name`)
-	cs, err := collect(rows, err, scanCertificate)
+	cs, err := collect(rows, err, s.scanCertificate)
 	if err != nil {
 		return nil, fmt.Errorf("list certificates: %w", err)
 	}
@@ -279,8 +290,12 @@ func (s *sqlStore) ReplaceCertificate(ctx context.Context, c *model.Certificate)
 	if err != nil {
 		return fmt.Errorf("replace certificate %q in team %q: %w", c.Name, c.Team, err)
 	}
+	key, err := s.keys.seal(c.KeyPEM)
+	if err != nil {
+		return fmt.Errorf("replace certificate %q in team %q: %w", c.Name, c.Team, err)
+	}
 	n, err := affected(s.w().exec(ctx, `UPDATE certificates SET cert_pem = ?, key_pem = ?, domains = ?, not_after = ?, source = ?
-		WHERE team = ? AND name = ?`, c.CertPEM, c.KeyPEM, domains, s.d.timeArg(storeTime(c.NotAfter)), c.Source, c.Team, c.Name))
+		WHERE team = ? AND name = ?`, c.CertPEM, key, domains, s.d.timeArg(storeTime(c.NotAfter)), c.Source, c.Team, c.Name))
 	if err != nil {
 		return fmt.Errorf("replace certificate %q in team %q: %w", c.Name, c.Team, err)
 	}

@@ -21,6 +21,9 @@ type sqlStore struct {
 	// (WAL lets them run beside the writer) never wait for the writer's
 	// connection; on PostgreSQL it is db.
 	rdb *sql.DB
+	// keys seal secrets at rest; nil (a store opened without a data
+	// directory) keeps them in clear.
+	keys *keyring
 }
 
 func (s *sqlStore) Dialect() string { return s.d.name }

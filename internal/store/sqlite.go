@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,6 +47,9 @@ func openSQLite(ctx context.Context, path string) (Store, error) {
 		if err := os.MkdirAll(filepath.Dir(strings.TrimPrefix(path, "file:")), 0o750); err != nil {
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
+		if err := privateDBFiles(path); err != nil {
+			return nil, err
+		}
 	}
 	sep := "?"
 	if strings.Contains(path, "?") {
@@ -87,4 +91,32 @@ func openSQLite(ctx context.Context, path string) (Store, error) {
 	}
 	s.rdb = rdb
 	return s, nil
+}
+
+// privateDBFiles makes the database owner-only before SQLite opens it:
+// SQLite creates files 0644, and gives the WAL and shared-memory files the
+// mode of the database, so a database created (or tightened) 0600 here
+// keeps all three from other users. Files of older installs are tightened.
+func privateDBFiles(path string) error {
+	file, _, _ := strings.Cut(strings.TrimPrefix(path, "file:"), "?")
+	f, err := os.OpenFile(file, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{file, file + "-wal", file + "-shm", file + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("database file: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&^0o077); err != nil {
+				return fmt.Errorf("make %s private: %w", p, err)
+			}
+		}
+	}
+	return nil
 }

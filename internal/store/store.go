@@ -161,8 +161,25 @@ type Store interface {
 }
 
 // Open opens the store named by dsn: "" or a path for SQLite under dataDir,
-// "postgres://..." for PostgreSQL. It runs pending migrations.
+// "postgres://..." for PostgreSQL. It runs pending migrations. With a
+// dataDir, secrets are sealed at rest with the key DATA/secret.key
+// (created on first start), and rows written before are sealed now.
 func Open(ctx context.Context, dsn, dataDir string) (Store, error) {
+	s, err := open(ctx, dsn, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if dataDir == "" {
+		return s, nil
+	}
+	if err := s.(*sqlStore).useSecretKey(ctx, dataDir); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, dsn, dataDir string) (Store, error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		s, err := openPostgres(ctx, dsn)
 		if err != nil {

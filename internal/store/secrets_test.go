@@ -1,0 +1,233 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-platform/berth/internal/model"
+)
+
+// The secrets a team stores, each in a form easy to grep for.
+const (
+	envSecret  = "env-secret-value-7f3a"
+	gitSecret  = "git-password-value-7f3a"
+	sshSecret  = "ssh-key-value-7f3a"
+	regSecret  = "registry-password-7f3a"
+	certSecret = "-----BEGIN PRIVATE KEY-----cert-key-7f3a"
+)
+
+var allSecrets = []string{envSecret, gitSecret, sshSecret, regSecret, certSecret}
+
+// writeSecrets stores one secret of each kind in team t.
+func writeSecrets(t *testing.T, s Store) {
+	t.Helper()
+	ctx := context.Background()
+	must(t, s.CreateTeam(ctx, &model.Team{Name: "t"}))
+	must(t, s.CreateApp(ctx, &model.App{Team: "t", Name: "a"}))
+	c := &model.Component{Team: "t", App: "a", Alias: "web", Kind: model.KindSource,
+		Source: &model.Source{Type: "git", URL: "https://git.example.com/x.git", Username: "ci", Password: gitSecret, SSHKey: sshSecret},
+		Envs:   []model.Env{{Name: "TOKEN", Value: envSecret, Secret: true}, {Name: "PLAIN", Value: "visible"}}}
+	must(t, s.CreateComponent(ctx, c))
+	if c.Envs[0].Value != envSecret || c.Source.Password != gitSecret {
+		t.Fatalf("CreateComponent changed the caller's component: %+v %+v", c.Envs, c.Source)
+	}
+	must(t, s.PutRegistry(ctx, &model.Registry{Team: "t", Host: "reg.example.com", Username: "u", Password: regSecret}))
+	must(t, s.CreateCertificate(ctx, &model.Certificate{Team: "t", Name: "c", CertPEM: "CERT", KeyPEM: certSecret,
+		Domains: []string{"x.example.com"}, NotAfter: time.Now().Add(time.Hour)}))
+}
+
+// checkSecrets reads every secret back in clear through the store.
+func checkSecrets(t *testing.T, s Store) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := s.GetComponentByAlias(ctx, "t", "web")
+	must(t, err)
+	if c.Envs[0].Value != envSecret || c.Envs[1].Value != "visible" || c.Source.Password != gitSecret || c.Source.SSHKey != sshSecret {
+		t.Errorf("component reads back envs %+v source %+v", c.Envs, c.Source)
+	}
+	all, err := s.ListAllComponents(ctx)
+	must(t, err)
+	if len(all) != 1 || all[0].Envs[0].Value != envSecret {
+		t.Errorf("ListAllComponents reads back %+v", all)
+	}
+	r, err := s.GetRegistry(ctx, "t", "reg.example.com")
+	must(t, err)
+	if r.Password != regSecret {
+		t.Errorf("registry password reads back %q", r.Password)
+	}
+	certs, err := s.ListAllCertificates(ctx)
+	must(t, err)
+	if len(certs) != 1 || certs[0].KeyPEM != certSecret {
+		t.Errorf("certificate key reads back %+v", certs)
+	}
+}
+
+// fileBytes is the database with its WAL and shared memory, as someone who
+// copied the files would have them.
+func fileBytes(t *testing.T, db string) []byte {
+	t.Helper()
+	var all []byte
+	for _, p := range []string{db, db + "-wal", db + "-shm"} {
+		b, err := os.ReadFile(p)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	return all
+}
+
+func noSecretInFiles(t *testing.T, db string) {
+	t.Helper()
+	b := fileBytes(t, db)
+	for _, sec := range allSecrets {
+		if bytes.Contains(b, []byte(sec)) {
+			t.Errorf("the database files hold %q in clear", sec)
+		}
+	}
+}
+
+func openIn(t *testing.T, dir string) Store {
+	t.Helper()
+	s, err := Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func fileMode(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(path)
+	must(t, err)
+	return fi.Mode().Perm()
+}
+
+func TestSecretsSealedAtRest(t *testing.T) {
+	dir := t.TempDir()
+	s := openIn(t, dir)
+	writeSecrets(t, s)
+	checkSecrets(t, s)
+	db := filepath.Join(dir, "berth.db")
+	noSecretInFiles(t, db)
+	for _, f := range []string{"berth.db", "berth.db-wal", "secret.key"} {
+		if m := fileMode(t, filepath.Join(dir, f)); m != 0o600 {
+			t.Errorf("%s has mode %o, want 600", f, m)
+		}
+	}
+	must(t, s.Close())
+
+	s = openIn(t, dir)
+	defer s.Close()
+	checkSecrets(t, s)
+}
+
+// TestPlaintextRowsSealedAtStart opens a database written before secrets
+// were sealed and checks that the next start seals them and leaves no
+// copy of the plaintext in the files.
+func TestPlaintextRowsSealedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "berth.db")
+	old, err := Open(context.Background(), db, "")
+	must(t, err)
+	writeSecrets(t, old)
+	must(t, old.Close())
+	if !bytes.Contains(fileBytes(t, db), []byte(envSecret)) {
+		t.Fatal("the store without a key should have written plaintext (test premise)")
+	}
+
+	s := openIn(t, dir)
+	defer s.Close()
+	checkSecrets(t, s)
+	noSecretInFiles(t, db)
+}
+
+func TestRotateSecretKey(t *testing.T) {
+	dir := t.TempDir()
+	s := openIn(t, dir)
+	writeSecrets(t, s)
+	oldKey, err := os.ReadFile(filepath.Join(dir, secretKeyFile))
+	must(t, err)
+
+	must(t, RotateSecretKey(context.Background(), s))
+	newKey, err := os.ReadFile(filepath.Join(dir, secretKeyFile))
+	must(t, err)
+	if bytes.Equal(oldKey, newKey) {
+		t.Fatal("RotateSecretKey kept the key file")
+	}
+	if _, err := os.Stat(filepath.Join(dir, pendingKeyFile)); !os.IsNotExist(err) {
+		t.Errorf("%s is left after a rotation: %v", pendingKeyFile, err)
+	}
+	checkSecrets(t, s)
+	noSecretInFiles(t, filepath.Join(dir, "berth.db"))
+	must(t, s.Close())
+
+	// The old key opens nothing any more: a leaked copy of it is useless.
+	must(t, os.WriteFile(filepath.Join(dir, secretKeyFile), oldKey, 0o600))
+	if _, err := Open(context.Background(), "", dir); err == nil || !strings.Contains(err.Error(), "secret.key") {
+		t.Errorf("Open with the rotated-out key: %v, want an error naming secret.key", err)
+	}
+	must(t, os.WriteFile(filepath.Join(dir, secretKeyFile), newKey, 0o600))
+	s = openIn(t, dir)
+	defer s.Close()
+	checkSecrets(t, s)
+}
+
+// TestInterruptedRotationFinishesAtStart leaves the new key written but the
+// database not yet resealed (a crash inside the rotation) and checks that
+// the next start finishes it.
+func TestInterruptedRotationFinishesAtStart(t *testing.T) {
+	dir := t.TempDir()
+	s := openIn(t, dir)
+	writeSecrets(t, s)
+	must(t, s.Close())
+	pending, err := createKeyFile(filepath.Join(dir, pendingKeyFile))
+	must(t, err)
+	pendingBytes, err := os.ReadFile(filepath.Join(dir, pendingKeyFile))
+	must(t, err)
+
+	s = openIn(t, dir)
+	defer s.Close()
+	checkSecrets(t, s)
+	got, err := os.ReadFile(filepath.Join(dir, secretKeyFile))
+	must(t, err)
+	if !bytes.Equal(got, pendingBytes) {
+		t.Errorf("secret.key is not the pending key after the start that finished the rotation")
+	}
+	c, err := s.(*sqlStore).rawSpec("web")
+	must(t, err)
+	if !strings.Contains(c, sealedPrefix+pending.id+":") {
+		t.Errorf("spec not sealed with the pending key %s: %s", pending.id, c)
+	}
+}
+
+// TestSealedLookingValueIsATenantValue stores a secret env whose value
+// looks sealed: it must read back as written, not break reading the
+// component (and with it every listing the worker makes).
+func TestSealedLookingValueIsATenantValue(t *testing.T) {
+	s := openIn(t, t.TempDir())
+	defer s.Close()
+	ctx := context.Background()
+	must(t, s.CreateTeam(ctx, &model.Team{Name: "t"}))
+	must(t, s.CreateApp(ctx, &model.App{Team: "t", Name: "a"}))
+	v := sealedPrefix + "deadbeef:AAAA"
+	must(t, s.CreateComponent(ctx, &model.Component{Team: "t", App: "a", Alias: "x", Kind: model.KindImage, Image: "nginx",
+		Envs: []model.Env{{Name: "E", Value: v, Secret: true}}}))
+	c, err := s.GetComponentByAlias(ctx, "t", "x")
+	must(t, err)
+	if c.Envs[0].Value != v {
+		t.Errorf("value reads back %q, want %q", c.Envs[0].Value, v)
+	}
+}
+
+// rawSpec is a component's spec column as stored.
+func (s *sqlStore) rawSpec(alias string) (string, error) {
+	var spec string
+	err := s.r().queryRow(context.Background(), `SELECT spec FROM components WHERE alias = ?`, alias).Scan(&spec)
+	return spec, err
+}
