@@ -25,7 +25,7 @@ type Authenticator func(ctx context.Context, username, password string) (Princip
 type Principal struct {
 	// Subject names the caller in tokens and logs.
 	Subject string
-	// Admin grants every repository and the catalog.
+	// Admin grants every repository and the whole catalog.
 	Admin bool
 	// Teams are the namespaces the caller owns: repository "<team>/..."
 	// belongs to team <team>.
@@ -75,7 +75,8 @@ func (p Principal) mayWrite(repo string) bool {
 func (p Principal) actions(typ, name string, requested []string) []string {
 	switch typ {
 	case "registry":
-		if name == "catalog" && p.Admin && slices.Contains(requested, "*") {
+		// Everyone may list; serveCatalog shows a team its own namespace.
+		if name == "catalog" && (p.Admin || len(p.Teams) > 0) && slices.Contains(requested, "*") {
 			return []string{"*"}
 		}
 		return nil
@@ -204,7 +205,7 @@ func (h *Hub) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	granted := grant(p, scopes)
+	granted := catalogAccess(p, grant(p, scopes))
 	now := time.Now()
 	tok, err := h.tokens.issue(p.Subject, granted, now)
 	if err != nil {
@@ -325,6 +326,9 @@ func deniedScopes(requested []string, granted []access) []string {
 func scopeStrings(as []access) []string {
 	out := make([]string, 0, len(as))
 	for _, a := range as {
+		if a.Type == namespaceAccess {
+			continue // berth's own claim, not a scope the client asked for
+		}
 		typ := a.Type
 		if a.Class != "" {
 			typ += "(" + a.Class + ")"

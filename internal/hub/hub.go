@@ -240,6 +240,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc(TokenPath, h.serveToken)
+	mux.HandleFunc("GET /v2/_catalog", h.serveCatalog)
 	mux.HandleFunc("/v2/", h.serveRegistry)
 	mux.HandleFunc("/v2", h.serveRegistry)
 	h.handler = mux

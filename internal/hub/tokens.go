@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ const signingAlgorithm = jose.ES256
 // tokenIssuer signs registry tokens with the hub's persistent key.
 type tokenIssuer struct {
 	signer   jose.Signer
+	public   *ecdsa.PublicKey
 	certPath string
 	issuer   string
 	service  string
@@ -84,7 +86,7 @@ func loadTokenIssuer(dir, issuer, service string, ttl time.Duration) (*tokenIssu
 	if err != nil {
 		return nil, fmt.Errorf("creating signer: %w", err)
 	}
-	return &tokenIssuer{signer: signer, certPath: certPath, issuer: issuer, service: service, ttl: ttl}, nil
+	return &tokenIssuer{signer: signer, public: &key.PublicKey, certPath: certPath, issuer: issuer, service: service, ttl: ttl}, nil
 }
 
 func loadKey(path string) (*ecdsa.PrivateKey, error) {
@@ -177,6 +179,32 @@ func (t *tokenIssuer) issue(subject string, granted []access, now time.Time) (st
 		return "", fmt.Errorf("signing: %w", err)
 	}
 	return raw, nil
+}
+
+// verify checks a bearer token the issuer signed (signature, issuer,
+// audience, validity window) and returns its claims. The hub serves a few
+// routes itself (the catalog, referrers) and checks their tokens here.
+func (t *tokenIssuer) verify(raw string, now time.Time) (*token.ClaimSet, error) {
+	parsed, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{signingAlgorithm})
+	if err != nil {
+		return nil, fmt.Errorf("parsing token: %w", err)
+	}
+	var claims token.ClaimSet
+	if err := parsed.Claims(t.public, &claims); err != nil {
+		return nil, fmt.Errorf("token signature: %w", err)
+	}
+	const leeway = 60 // seconds, as distribution's verifier allows
+	switch {
+	case claims.Issuer != t.issuer:
+		return nil, errors.New("token from another issuer")
+	case !slices.Contains(claims.Audience, t.service):
+		return nil, errors.New("token for another service")
+	case now.Unix() > claims.Expiration+leeway:
+		return nil, errors.New("token expired")
+	case now.Unix() < claims.NotBefore-leeway:
+		return nil, errors.New("token not valid yet")
+	}
+	return &claims, nil
 }
 
 // loadOrCreateSecret returns the secret stored in path, creating a random
