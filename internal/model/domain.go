@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,4 +87,40 @@ func DefaultDomainTeams(domain, base string) []string {
 		teams = append(teams, strings.Join(parts[i+1:], "-"))
 	}
 	return teams
+}
+
+// DomainUsable reports whether the gateway may serve domain for team:
+// no claim of another team is in its way and it is not another team's
+// default domain. Rules stored before a reassignment (or before domains
+// had owners) are checked again with it each time routes are built.
+func DomainUsable(claims map[string]string, team, domain, base string) bool {
+	if DomainConflict(claims, team, domain) != "" {
+		return false
+	}
+	if base != "" && (domain == "*."+base || domain == base) {
+		return false
+	}
+	teams := DefaultDomainTeams(domain, base)
+	return len(teams) == 0 || slices.Contains(teams, team)
+}
+
+// CertificateUsable reports whether the gateway may serve a certificate of
+// team for its names: none is claimed by another team or is another
+// team's default domain. A wildcard name is only refused for its own
+// claim, not for the names under it other teams own: the gateway picks
+// an exact certificate before a wildcard one.
+func CertificateUsable(claims map[string]string, team string, names []string, base string) bool {
+	for _, n := range names {
+		n = strings.ToLower(n)
+		if owner, ok := claims[n]; ok && owner != team {
+			return false
+		}
+		if !strings.HasPrefix(n, "*.") && !DomainUsable(claims, team, n, base) {
+			return false
+		}
+		if base != "" && n == "*."+base {
+			return false
+		}
+	}
+	return true
 }

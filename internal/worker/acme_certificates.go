@@ -55,11 +55,25 @@ func (a *ACMECertificates) list(ctx context.Context) []acme.Managed {
 	for _, c := range certs {
 		have[c.Team+"/"+c.Name] = c
 	}
+	list, err := a.store.ListDomainClaims(ctx)
+	if err != nil {
+		slog.Warn("acme: list domain claims", "err", err)
+		return nil
+	}
+	claims := map[string]string{}
+	for _, c := range list {
+		claims[c.Domain] = c.Team
+	}
 	var out []acme.Managed
 	seen := map[string]bool{}
 	for _, r := range rules {
 		key := r.Team + "/" + r.Domain
 		if !r.AutoTLS || seen[key] {
+			continue
+		}
+		// No certificate for a team that does not own the domain (it was
+		// given to another team since the rule was made).
+		if model.DomainConflict(claims, r.Team, r.Domain) != "" {
 			continue
 		}
 		seen[key] = true

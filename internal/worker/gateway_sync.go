@@ -107,10 +107,19 @@ func (s *GatewaySync) build(ctx context.Context) (gateway.State, error) {
 	if err != nil {
 		return state, err
 	}
+	claims, err := s.domainClaims(ctx)
+	if err != nil {
+		return state, err
+	}
 	limiters := map[string]*limiter{}
 	for _, rule := range rules {
 		c := byAlias[rule.Team+"/"+rule.Component]
 		if c == nil {
+			continue
+		}
+		// A domain given to another team (or a rule older than domain
+		// owners) stays stored but is not served.
+		if !model.DomainUsable(claims, rule.Team, rule.Domain, s.baseDomain) {
 			continue
 		}
 		r := s.route(c, rule.Port, rule.Domain)
@@ -140,8 +149,21 @@ func (s *GatewaySync) build(ctx context.Context) (gateway.State, error) {
 		state.TCP = append(state.TCP, gateway.TCPRoute{Port: rule.GatewayPort, Component: rule.Team + "/" + rule.Component,
 			Target: port, Upstreams: func() []string { return s.endpoints(id, port) }})
 	}
-	state.Certs, err = s.certificates(ctx)
+	state.Certs, err = s.certificates(ctx, claims)
 	return state, err
+}
+
+// domainClaims maps each claimed domain to its team.
+func (s *GatewaySync) domainClaims(ctx context.Context) (map[string]string, error) {
+	list, err := s.store.ListDomainClaims(ctx)
+	if err != nil {
+		return nil, err
+	}
+	claims := make(map[string]string, len(list))
+	for _, c := range list {
+		claims[c.Domain] = c.Team
+	}
+	return claims, nil
 }
 
 func (s *GatewaySync) route(c *model.Component, port int, domain string) gateway.Route {
@@ -162,7 +184,7 @@ func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
 
 // certificates parses each certificate once; a renewal changes its expiry
 // and so its cache key.
-func (s *GatewaySync) certificates(ctx context.Context) ([]*tls.Certificate, error) {
+func (s *GatewaySync) certificates(ctx context.Context, claims map[string]string) ([]*tls.Certificate, error) {
 	all, err := s.store.ListAllCertificates(ctx)
 	if err != nil {
 		return nil, err
@@ -170,6 +192,11 @@ func (s *GatewaySync) certificates(ctx context.Context) ([]*tls.Certificate, err
 	fresh := map[string]*tls.Certificate{}
 	var out []*tls.Certificate
 	for _, c := range all {
+		// The gateway picks certificates by name across teams: one naming
+		// another team's domain would be served for it.
+		if !model.CertificateUsable(claims, c.Team, c.Domains, s.baseDomain) {
+			continue
+		}
 		key := c.ID + "@" + c.NotAfter.String()
 		parsed, ok := s.certs[key]
 		if !ok {
