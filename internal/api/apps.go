@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -110,21 +109,5 @@ func (a *API) updateApp(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, app)
-	return nil
-}
-
-func (a *API) deleteApp(w http.ResponseWriter, r *http.Request) error {
-	team, app, err := a.appAccess(r, model.RoleDeveloper)
-	if err != nil {
-		return err
-	}
-	if err := a.store.DeleteApp(r.Context(), team.Name, app.Name); err != nil {
-		if errors.Is(err, model.ErrConflict) {
-			comps, _ := a.store.ListComponents(r.Context(), team.Name, app.Name)
-			return conflict("app %q still has %d component(s); delete them first", app.Name, len(comps))
-		}
-		return fmt.Errorf("delete app: %w", err)
-	}
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -241,40 +240,6 @@ func keepSecrets(envs, old []model.Env) {
 			}
 		}
 	}
-}
-
-func (a *API) deleteComponent(w http.ResponseWriter, r *http.Request) error {
-	c, err := a.componentAccess(r, model.RoleDeveloper)
-	if err != nil {
-		return err
-	}
-	deps, err := a.store.ListDependencies(r.Context(), c.Team)
-	if err != nil {
-		return err
-	}
-	var dependents []string
-	for _, d := range deps {
-		if d.To == c.Alias {
-			dependents = append(dependents, d.From)
-		}
-	}
-	if len(dependents) > 0 && r.URL.Query().Get("force") == "" {
-		return conflict("component %q is a dependency of %v; remove those dependencies first, or delete with ?force=1", c.Alias, dependents)
-	}
-	if a.cfg.Runtime != nil && c.Kind != model.KindThirdParty {
-		// Its instances and volumes go with it; nothing else could reach them.
-		if err := a.cfg.Runtime.Remove(r.Context(), c.ID, true); err != nil {
-			return fmt.Errorf("remove the instances of %s: %w", c.Alias, err)
-		}
-	}
-	if err := a.store.DeleteComponent(r.Context(), c.Team, c.App, c.Alias); err != nil {
-		return err
-	}
-	if a.building() && a.cfg.Builds.Forget != nil {
-		a.cfg.Builds.Forget(c.ID)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 // innerAddresses are the stable service addresses of c's inner ports, once

@@ -69,15 +69,3 @@ func (a *API) getTeam(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, team)
 	return nil
 }
-
-func (a *API) deleteTeam(w http.ResponseWriter, r *http.Request) error {
-	team, err := a.teamAccess(r, model.RoleOwner)
-	if err != nil {
-		return err
-	}
-	if err := a.store.DeleteTeam(r.Context(), team.Name); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}

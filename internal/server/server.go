@@ -249,6 +249,9 @@ func Run(ctx context.Context, cfg Config) error {
 	tasks.StepDelay = cfg.TaskStepDelay
 	tasks.Runtime = reconciler
 	tasks.Register(runner)
+	deletes := worker.NewDeletes(st, tasks)
+	deletes.DeleteRepositories, deletes.Changed = hubRepositoryDeleter(imageHub), gwSync.Wake
+	deletes.Register(runner)
 
 	apiCfg := api.Config{
 		Store: st, Log: evlog, Tasks: runner, Runtime: driver, TCPPortLow: lo, TCPPortHigh: hi, Health: ph.health,
@@ -333,6 +336,7 @@ func Run(ctx context.Context, cfg Config) error {
 					_ = os.RemoveAll(dir)
 				}
 			}
+			deletes.Forget = apiCfg.Builds.Forget
 			apiCfg.Builds.Uploads, apiCfg.Builds.PrepareImages = b.Uploads, cfg.Registry == ""
 			if reconciler != nil {
 				reconciler.Registry = reg

@@ -360,7 +360,7 @@ func TestBuildOperations(t *testing.T) {
 	if _, err := os.Stat(checkout); err != nil {
 		t.Fatalf("no kept checkout at %s: %v", checkout, err)
 	}
-	s.must(204, "DELETE", comps+"/app", nil)
+	s.deleteAndWait(comps + "/app")
 	if _, err := os.Stat(checkout); !os.IsNotExist(err) {
 		t.Errorf("the checkout of a deleted component is still there (%v)", err)
 	}

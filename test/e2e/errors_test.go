@@ -110,5 +110,5 @@ func TestMemberRoles(t *testing.T) {
 	s.must(204, "DELETE", "/api/v1/teams/shop/members/alice", nil)
 	s.mustAs(alice, 401, "GET", "/api/v1/teams/shop/apps", nil)
 	owner := s.teamToken("shop", "owner")
-	s.mustAs(owner, 204, "DELETE", "/api/v1/teams/shop", nil)
+	s.mustAs(owner, 202, "DELETE", "/api/v1/teams/shop", nil)
 }

@@ -154,15 +154,15 @@ func TestComponentLifecycle(t *testing.T) {
 	s.must(204, "DELETE", "/api/v1/teams/shop/tcp-rules/"+tcp["id"].(string), nil)
 
 	// Deleting the component takes its rules along.
-	s.must(204, "DELETE", comps+"/api?force=1", nil)
+	s.deleteAndWait(comps + "/api?force=1")
 	var rules struct{ Items []any }
 	s.must(200, "GET", "/api/v1/teams/shop/http-rules", nil).json(t, &rules)
 	if len(rules.Items) != 0 {
 		t.Fatalf("rules left after delete: %v", rules.Items)
 	}
-	s.must(409, "DELETE", "/api/v1/teams/shop/apps/web", nil)
-	s.must(204, "DELETE", comps+"/db", nil)
-	s.must(204, "DELETE", "/api/v1/teams/shop/apps/web", nil)
+	// Deleting the app takes its last component along.
+	s.deleteAndWait("/api/v1/teams/shop/apps/web")
+	s.must(404, "GET", comps+"/db", nil)
 }
 
 func TestTcpRangeExhausted(t *testing.T) {

@@ -357,8 +357,8 @@ func TestRuntimeThroughTheAPI(t *testing.T) {
 		}
 	}
 
-	s.must(204, "DELETE", comps+"/crash", nil)
-	s.must(204, "DELETE", comps+"/web", nil)
+	s.deleteAndWait(comps + "/crash")
+	s.deleteAndWait(comps + "/web")
 }
 
 // A private registry refuses the pull until the team gives berth its
@@ -390,7 +390,7 @@ func TestPrivateRegistry(t *testing.T) {
 		t.Fatalf("deploy with credentials: %v", ev)
 	}
 	s.waitComponent("app", 20*time.Second, func(c componentState) bool { return c.Status == "running" })
-	s.must(204, "DELETE", comps+"/app", nil)
+	s.deleteAndWait(comps + "/app")
 }
 
 // removeCgroups ends what still runs in a test namespace's cgroups (a
