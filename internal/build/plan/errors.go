@@ -85,6 +85,9 @@ type ManifestError struct {
 }
 
 func (e *ManifestError) Error() string {
+	if leaves(e.Err) { // it says what is wrong and what to do itself
+		return e.Err.Error()
+	}
 	return fmt.Sprintf("cannot read %s: %v; fix the file and build again", e.File, e.Err)
 }
 
