@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -81,4 +83,63 @@ func IsNamespace(path string) bool {
 		return false
 	}
 	return st.Type == unix.NSFS_MAGIC
+}
+
+// IDMapping maps container ids 0..Size-1 to host ids HostID.. (uids and
+// gids alike).
+type IDMapping struct{ HostID, Size uint32 }
+
+// NewNamespaceInUser creates a user namespace with mapping m and a network
+// namespace owned by it, and pins them at userPath and netPath. A
+// container that joins both can run commands later (exec joins the user
+// namespace first, then needs to be privileged over the network one),
+// while its root holds no privilege over the host's namespaces.
+func NewNamespaceInUser(netPath, userPath string, m IDMapping) (err error) {
+	for _, p := range []string{netPath, userPath} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("netns: %w", err)
+		}
+		f, err := os.OpenFile(p, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+		if err != nil {
+			return fmt.Errorf("netns: %w", err)
+		}
+		f.Close()
+	}
+	defer func() {
+		if err != nil {
+			_ = RemoveNamespace(netPath)
+			_ = RemoveNamespace(userPath)
+		}
+	}()
+	// A multi-threaded process cannot enter a new user namespace, so a
+	// child does; it waits on its stdin while its namespaces are pinned.
+	cat, err := exec.LookPath("cat")
+	if err != nil {
+		return fmt.Errorf("netns: %w", err)
+	}
+	cmd := exec.Command(cat)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("netns: %w", err)
+	}
+	idmap := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(m.HostID), Size: int(m.Size)}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
+		UidMappings: idmap, GidMappings: idmap,
+		Pdeathsig: syscall.SIGKILL,
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("netns: start a process in a new user namespace: %w", err)
+	}
+	defer func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	}()
+	for ns, path := range map[string]string{"user": userPath, "net": netPath} {
+		src := fmt.Sprintf("/proc/%d/ns/%s", cmd.Process.Pid, ns)
+		if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("netns: bind mount %s: %w", src, err)
+		}
+	}
+	return nil
 }

@@ -31,6 +31,8 @@ const (
 	LabelNetNS   = "berth.engine/netns"
 	LabelLogPath = "berth.engine/log-path"
 	LabelImage   = "berth.engine/image"
+	LabelNetwork = "berth.engine/network"
+	LabelUserNS  = "berth.engine/userns"
 	labelPrefix  = "berth.engine/"
 )
 
@@ -61,6 +63,12 @@ type InstanceSpec struct {
 	// e.g. DATA/logs/instances/<instance>.log). A log already there is kept
 	// as the instance's previous log (see PreviousLogPath).
 	LogPath string
+	// Network attaches the container; nil uses the engine's (Config.Network).
+	Network *cninetwork.Network
+	// UserNS runs the container in a user namespace with this mapping and
+	// its root file system owned by the mapped ids; nil runs it in the
+	// host's (container root is host root).
+	UserNS *IDMap
 }
 
 // Mount is a bind mount of a host directory.
@@ -210,27 +218,36 @@ func (e *Engine) Run(ctx context.Context, spec InstanceSpec) (_ *Running, retErr
 
 	var ip net.IP
 	nsPath := ""
-	if e.network != nil {
+	network := spec.Network
+	if network == nil {
+		network = e.network
+	}
+	if network != nil {
+		e.AddNetwork(network)
 		nsPath = e.netnsPath(spec.ID)
 		// A namespace left by a crash between Run's steps is stale.
-		_ = e.network.Teardown(cleanupCtx, spec.ID, nsPath)
-		if err := cninetwork.RemoveNamespace(nsPath); err != nil {
+		_ = network.Teardown(cleanupCtx, spec.ID, nsPath)
+		if err := removeNamespaces(nsPath); err != nil {
 			return nil, fmt.Errorf("run %s: %w", spec.ID, err)
 		}
-		if err := cninetwork.NewNamespace(nsPath); err != nil {
+		if err := newNamespaces(nsPath, spec.UserNS); err != nil {
 			return nil, fmt.Errorf("run %s: %w", spec.ID, err)
 		}
 		defer func() {
 			if retErr != nil {
-				e.releaseNetwork(cleanupCtx, spec.ID, nsPath)
+				e.releaseNetwork(cleanupCtx, spec.ID, nsPath, network.Name())
 			}
 		}()
-		ip, err = e.network.Setup(ctx, spec.ID, nsPath)
+		ip, err = network.Setup(ctx, spec.ID, nsPath)
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w", spec.ID, err)
 		}
 		labels[LabelIP] = ip.String()
 		labels[LabelNetNS] = nsPath
+		labels[LabelNetwork] = network.Name()
+	}
+	if spec.UserNS != nil {
+		labels[LabelUserNS] = userNSLabel(spec.UserNS)
 	}
 
 	specOpts, err := e.specOpts(spec, image, nsPath)
@@ -240,7 +257,7 @@ func (e *Engine) Run(ctx context.Context, spec InstanceSpec) (_ *Running, retErr
 	container, err := e.client.NewContainer(ctx, spec.ID,
 		client.WithImage(image),
 		client.WithSnapshotter(e.snapshotter),
-		client.WithNewSnapshot(spec.ID, image),
+		e.snapshot(spec, image),
 		client.WithRuntime(e.runtime, e.runtimeOptions()),
 		client.WithNewSpec(specOpts...),
 		client.WithContainerLabels(labels),
@@ -271,6 +288,17 @@ func (e *Engine) Run(ctx context.Context, spec InstanceSpec) (_ *Running, retErr
 	}
 	e.log.Debug("container started", "id", spec.ID, "pid", task.Pid(), "ip", ip)
 	return &Running{ID: spec.ID, IP: ip, PID: task.Pid()}, nil
+}
+
+// snapshot is the container's root file system: the image's, or with a
+// user namespace a copy of it owned by the mapped ids (made once per image
+// and range, then shared by the range's containers like the image's is).
+func (e *Engine) snapshot(spec InstanceSpec, image client.Image) client.NewContainerOpts {
+	if spec.UserNS == nil {
+		return client.WithNewSnapshot(spec.ID, image)
+	}
+	m := spec.UserNS.mappings()
+	return client.WithUserNSRemappedSnapshot(spec.ID, image, m, m)
 }
 
 // specOpts turns an InstanceSpec into OCI spec options.
@@ -316,6 +344,11 @@ func (e *Engine) specOpts(spec InstanceSpec, image client.Image, nsPath string) 
 		if err := os.MkdirAll(m.Source, 0o755); err != nil {
 			return nil, fmt.Errorf("mount source: %w", err)
 		}
+		if !m.ReadOnly {
+			if err := chownVolume(m.Source, spec.UserNS); err != nil {
+				return nil, err
+			}
+		}
 		mode := "rw"
 		if m.ReadOnly {
 			mode = "ro"
@@ -332,6 +365,13 @@ func (e *Engine) specOpts(spec InstanceSpec, image client.Image, nsPath string) 
 	}
 	if nsPath != "" {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: nsPath}))
+	}
+	if spec.UserNS != nil {
+		m := spec.UserNS.mappings()
+		opts = append(opts, oci.WithUserNamespace(m, m))
+		if nsPath != "" {
+			opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UserNamespace, Path: userNSPath(nsPath)}))
+		}
 	}
 	return append(opts, confinement()...), nil
 }
@@ -358,14 +398,16 @@ func swapAccounting() bool {
 	return err == nil
 }
 
-func (e *Engine) releaseNetwork(ctx context.Context, id, nsPath string) {
-	if e.network != nil {
-		if err := e.network.Teardown(ctx, id, nsPath); err != nil {
-			e.log.Warn("network teardown", "id", id, "err", err)
+// releaseNetwork detaches id from the network named (every network the
+// engine knows when the name is unknown) and removes its namespace.
+func (e *Engine) releaseNetwork(ctx context.Context, id, nsPath, network string) {
+	for _, n := range e.networksNamed(network) {
+		if err := n.Teardown(ctx, id, nsPath); err != nil {
+			e.log.Warn("network teardown", "id", id, "network", n.Name(), "err", err)
 		}
 	}
 	if nsPath != "" {
-		if err := cninetwork.RemoveNamespace(nsPath); err != nil {
+		if err := removeNamespaces(nsPath); err != nil {
 			e.log.Warn("remove network namespace", "id", id, "err", err)
 		}
 	}
@@ -381,20 +423,20 @@ func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error
 	ctx = e.ctx(ctx)
 	cleanupCtx := context.WithoutCancel(ctx)
 
-	nsPath := ""
-	if e.network != nil {
+	nsPath, network := "", ""
+	if e.networked() {
 		nsPath = e.netnsPath(id)
 	}
 	container, err := e.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
-		e.releaseNetwork(cleanupCtx, id, nsPath)
+		e.releaseNetwork(cleanupCtx, id, nsPath, "")
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("stop %s: %w", id, err)
 	}
 	if labels, err := container.Labels(ctx); err == nil && labels[LabelNetNS] != "" {
-		nsPath = labels[LabelNetNS]
+		nsPath, network = labels[LabelNetNS], labels[LabelNetwork]
 	}
 
 	task, err := container.Task(ctx, nil)
@@ -410,7 +452,7 @@ func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error
 			return fmt.Errorf("stop %s: delete task: %w", id, err)
 		}
 	}
-	e.releaseNetwork(cleanupCtx, id, nsPath)
+	e.releaseNetwork(cleanupCtx, id, nsPath, network)
 	if err := container.Delete(cleanupCtx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("stop %s: delete container: %w", id, err)
 	}

@@ -552,7 +552,9 @@ func (c *controller) start(ctx context.Context, in *instance, spec runtime.Compo
 				slog.Warn("remove exited container", "instance", in.id, "err", err)
 			}
 		}
-		running, err = c.d.engine.Run(ctx, is)
+		if err = c.d.iso.place(&is, spec.Team); err == nil {
+			running, err = c.d.engine.Run(ctx, is)
+		}
 	})
 	if !c.current(in, phaseStarting) {
 		// Terminated while starting: terminate's Stop removes what Run made.

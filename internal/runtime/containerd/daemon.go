@@ -47,6 +47,11 @@ type DaemonConfig struct {
 	StartTimeout time.Duration
 	// Logger receives restart notices; default slog.Default().
 	Logger *slog.Logger
+	// StateDir holds the containers' bundles; default Dir/state. Every
+	// directory above it must be searchable by others (0711) when
+	// containers run in user namespaces: runc, already the container's
+	// mapped root, mounts the root file system at its bundle path.
+	StateDir string
 }
 
 // Daemon is a containerd child process under supervision.
@@ -66,6 +71,9 @@ func NewDaemon(cfg DaemonConfig) *Daemon {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.StateDir == "" && cfg.Dir != "" {
+		cfg.StateDir = filepath.Join(cfg.Dir, "state")
 	}
 	return &Daemon{cfg: cfg, log: cfg.Logger.With("component", "containerd")}
 }
@@ -97,7 +105,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, dir := range []string{d.cfg.Dir, filepath.Join(d.cfg.Dir, "root"), filepath.Join(d.cfg.Dir, "state"), filepath.Dir(d.cfg.LogFile)} {
+	for _, dir := range []string{d.cfg.Dir, filepath.Join(d.cfg.Dir, "root"), d.cfg.StateDir, filepath.Dir(d.cfg.LogFile)} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return fmt.Errorf("containerd daemon: %w", err)
 		}
@@ -144,7 +152,7 @@ func (d *Daemon) config() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "version = 2\n")
 	fmt.Fprintf(&b, "root = %s\n", strconv.Quote(root))
-	fmt.Fprintf(&b, "state = %s\n", strconv.Quote(filepath.Join(d.cfg.Dir, "state")))
+	fmt.Fprintf(&b, "state = %s\n", strconv.Quote(d.cfg.StateDir))
 	b.WriteString(`disabled_plugins = [
   "io.containerd.grpc.v1.cri",
   "io.containerd.snapshotter.v1.aufs",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/berth-platform/berth/internal/model"
 	"github.com/berth-platform/berth/internal/runtime"
-	"github.com/berth-platform/berth/internal/runtime/cninetwork"
 )
 
 // Labels berth puts on every container, so that a restarted berth can tell
@@ -39,6 +39,9 @@ type DriverConfig struct {
 	Bridge, Subnet string
 	// ServiceLink and ServiceSubnet hold the service IPs.
 	ServiceLink, ServiceSubnet string
+	// UserNS is "auto" (default: user namespaces when the kernel can),
+	// "on" (required) or "off" (containers run as host root).
+	UserNS string
 }
 
 // adoptee is a container found at start-up.
@@ -58,10 +61,13 @@ type Driver struct {
 	cfg      DriverConfig
 	daemon   *Daemon
 	engine   *Engine
-	network  *cninetwork.Network
+	iso      *isolation
 	services *services
-	logDir   string
-	volDir   string
+	// teamOf is each applied component's team (component id -> team),
+	// for the service addresses' check of who connects.
+	teamOf sync.Map
+	logDir string
+	volDir string
 
 	mu          sync.Mutex
 	controllers map[string]*controller
@@ -97,6 +103,7 @@ func (d *Driver) Apply(ctx context.Context, spec runtime.ComponentSpec) error {
 		}()
 	}
 	d.mu.Unlock()
+	d.teamOf.Store(spec.ComponentID, spec.Team)
 	for _, v := range spec.Volumes {
 		if err := os.MkdirAll(d.volumePath(spec.ComponentID, v.Name), 0o755); err != nil {
 			return fmt.Errorf("volume %s: %w", v.Name, err)
@@ -159,6 +166,22 @@ func (d *Driver) Rollout(ctx context.Context, componentID string) (runtime.Rollo
 		return c.rolloutState(), nil
 	}
 	return runtime.RolloutState{Phase: runtime.RolloutIdle}, nil
+}
+
+// Isolation says how teams are kept apart (user namespaces, networks), for
+// the start-up phase line and the doctor.
+func (d *Driver) Isolation() string { return d.iso.summary() }
+
+// UserNamespaces reports whether containers run in user namespaces, and
+// why not.
+func (d *Driver) UserNamespaces() (bool, string) { return d.iso.userNS, d.iso.note }
+
+// mayConnect is the service addresses' check: only the component's own
+// team's instances (and the host) may connect.
+func (d *Driver) mayConnect(componentID string, remote net.IP) bool {
+	team, known := d.teamOf.Load(componentID)
+	name, _ := team.(string)
+	return d.iso.mayConnect(name, known, remote)
 }
 
 // ServiceAddress implements runtime.Driver.

@@ -7,6 +7,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -61,8 +62,11 @@ func destroyDriver(t *testing.T, d *Driver) {
 		_ = d.engine.Stop(ctx, info.ID, 0)
 	}
 	d.services.destroy()
-	_ = d.network.Destroy(ctx)
+	_ = d.iso.networks.Destroy(ctx)
 	_ = d.Close()
+	if dir, err := bundleStateDir(d.cfg.DataDir); err == nil {
+		_ = os.RemoveAll(dir)
+	}
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {

@@ -76,6 +76,10 @@ type Engine struct {
 
 	locks sync.Map // container ID -> *sync.Mutex
 
+	// networks are those instances were attached to, by name: Stop finds
+	// a container's through its label.
+	networks sync.Map // name -> *cninetwork.Network
+
 	// clientLog receives the containerd client library's own logging
 	// (logrus), warnings and up, forwarded to log instead of stderr.
 	clientLog *clog.Entry
@@ -115,6 +119,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if e.log == nil {
 		e.log = slog.Default()
 	}
+	if e.network != nil {
+		e.AddNetwork(e.network)
+	}
 	e.log = e.log.With("component", "containerd-engine", "namespace", e.namespace)
 	lr := logrus.New()
 	lr.SetOutput(io.Discard)
@@ -137,6 +144,31 @@ func (e *Engine) Client() *client.Client { return e.client }
 
 // Network is the bridge network, nil when instances are not networked.
 func (e *Engine) Network() *cninetwork.Network { return e.network }
+
+// AddNetwork makes a network known to Stop before any Run used it (the
+// networks of containers a previous berth started).
+func (e *Engine) AddNetwork(n *cninetwork.Network) { e.networks.LoadOrStore(n.Name(), n) }
+
+// networked says whether instances get network namespaces at all.
+func (e *Engine) networked() bool {
+	found := false
+	e.networks.Range(func(_, _ any) bool { found = true; return false })
+	return found
+}
+
+// networksNamed is the network called name, or every known network when
+// the name is empty or unknown (a container from before names were kept).
+func (e *Engine) networksNamed(name string) []*cninetwork.Network {
+	if n, ok := e.networks.Load(name); ok {
+		return []*cninetwork.Network{n.(*cninetwork.Network)}
+	}
+	var all []*cninetwork.Network
+	e.networks.Range(func(_, v any) bool {
+		all = append(all, v.(*cninetwork.Network))
+		return true
+	})
+	return all
+}
 
 // ctx puts the engine's namespace on ctx (every containerd call needs it)
 // and routes the client library's log lines to the engine's logger (it

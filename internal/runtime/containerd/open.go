@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
-
-	"github.com/berth-platform/berth/internal/runtime/cninetwork"
 )
 
 // Defaults of the embedded engine's networks. The service subnet holds one
@@ -52,12 +50,21 @@ func Open(ctx context.Context, cfg DriverConfig) (*Driver, error) {
 	if err := os.MkdirAll(d.volDir, 0o755); err != nil {
 		return nil, err
 	}
-	var cl *client.Client
+	stateDir := filepath.Join(cfg.DataDir, "runtime")
 	var err error
+	if d.iso, err = openIsolation(ctx, cfg, stateDir); err != nil {
+		return nil, err
+	}
+	var cl *client.Client
 	if cfg.Address == "" {
+		bundles, err := bundleStateDir(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
 		d.daemon = NewDaemon(DaemonConfig{
-			Dir:     filepath.Join(cfg.DataDir, "containerd"),
-			LogFile: filepath.Join(cfg.DataDir, "logs", "containerd.log"),
+			Dir:      filepath.Join(cfg.DataDir, "containerd"),
+			LogFile:  filepath.Join(cfg.DataDir, "logs", "containerd.log"),
+			StateDir: bundles,
 		})
 		if err := d.daemon.Start(ctx); err != nil {
 			return nil, err
@@ -75,16 +82,14 @@ func Open(ctx context.Context, cfg DriverConfig) (*Driver, error) {
 		d.stopDaemon()
 		return nil, err
 	}
-	stateDir := filepath.Join(cfg.DataDir, "runtime")
-	d.network, err = cninetwork.New(cninetwork.Config{Bridge: cfg.Bridge, Subnet: cfg.Subnet, StateDir: filepath.Join(stateDir, "cni")})
+	d.engine, err = NewEngine(Config{Client: cl, Namespace: cfg.Namespace, StateDir: stateDir})
 	if err != nil {
 		return fail(err)
 	}
-	d.engine, err = NewEngine(Config{Client: cl, Namespace: cfg.Namespace, Network: d.network, StateDir: stateDir})
-	if err != nil {
-		return fail(err)
+	for _, n := range d.iso.networks.Networks() {
+		d.engine.AddNetwork(n)
 	}
-	d.services, err = newServices(cfg.ServiceLink, cfg.ServiceSubnet, stateDir)
+	d.services, err = newServices(cfg.ServiceLink, cfg.ServiceSubnet, stateDir, d.mayConnect)
 	if err != nil {
 		return fail(err)
 	}

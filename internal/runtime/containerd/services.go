@@ -31,6 +31,9 @@ type services struct {
 	// ready holds each port's ready backends for the gateway, read
 	// without taking mu.
 	ready sync.Map // endpointKey -> []string
+
+	// allow says who may connect to a component's address.
+	allow func(componentID string, remote net.IP) bool
 }
 
 type endpointKey struct {
@@ -38,13 +41,13 @@ type endpointKey struct {
 	port      int
 }
 
-func newServices(link, cidr, stateDir string) (*services, error) {
+func newServices(link, cidr, stateDir string, allow func(componentID string, remote net.IP) bool) (*services, error) {
 	_, subnet, err := net.ParseCIDR(cidr)
 	if err != nil {
 		return nil, fmt.Errorf("service subnet %q: %w", cidr, err)
 	}
 	s := &services{link: link, subnet: subnet, file: filepath.Join(stateDir, "services.json"),
-		alloc: map[string]string{}, proxies: map[string]*serviceproxy.Proxy{}}
+		alloc: map[string]string{}, proxies: map[string]*serviceproxy.Proxy{}, allow: allow}
 	if b, err := os.ReadFile(s.file); err == nil {
 		if err := json.Unmarshal(b, &s.alloc); err != nil {
 			return nil, fmt.Errorf("read %s: %w", s.file, err)
@@ -156,6 +159,9 @@ func (s *services) proxy(componentID string, port int) (*serviceproxy.Proxy, err
 	p, err := serviceproxy.Listen(componentID, net.JoinHostPort(ip, strconv.Itoa(port)))
 	if err != nil {
 		return nil, err
+	}
+	if s.allow != nil {
+		p.SetPolicy(func(remote net.IP) bool { return s.allow(componentID, remote) })
 	}
 	s.proxies[key(componentID, port)] = p
 	return p, nil

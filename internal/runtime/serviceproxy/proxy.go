@@ -29,6 +29,11 @@ type Proxy struct {
 	backends []string
 	next     atomic.Uint64
 
+	// allow, when set, decides from the client's address whether a
+	// connection is served: a team's inner address is for its own
+	// instances.
+	allow atomic.Pointer[func(net.IP) bool]
+
 	conns sync.WaitGroup
 	done  chan struct{}
 	once  sync.Once
@@ -57,6 +62,34 @@ func (p *Proxy) SetBackends(addrs []string) {
 	p.mu.Lock()
 	p.backends = cp
 	p.mu.Unlock()
+}
+
+// SetPolicy makes the proxy serve only clients for which allow is true;
+// others are cut (with a reset) before any backend is dialled. Nil serves
+// everyone.
+func (p *Proxy) SetPolicy(allow func(remote net.IP) bool) {
+	if allow == nil {
+		p.allow.Store(nil)
+		return
+	}
+	p.allow.Store(&allow)
+}
+
+// admits applies the policy to a new connection.
+func (p *Proxy) admits(c net.Conn) bool {
+	allow := p.allow.Load()
+	if allow == nil {
+		return true
+	}
+	addr, ok := c.RemoteAddr().(*net.TCPAddr)
+	if ok && (*allow)(addr.IP) {
+		return true
+	}
+	slog.Info("service connection refused: the client is not an instance of the owning team", "service", p.name, "client", c.RemoteAddr().String())
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	return false
 }
 
 // Backends returns the current backends.
@@ -132,6 +165,9 @@ func (p *Proxy) handle(client net.Conn) {
 	p.active.Store(client, struct{}{})
 	defer p.active.Delete(client)
 	defer client.Close()
+	if !p.admits(client) {
+		return
+	}
 	upstream, err := p.dial()
 	if err != nil {
 		slog.Debug("service connection dropped", "service", p.name, "err", err)

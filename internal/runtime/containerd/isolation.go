@@ -1,0 +1,145 @@
+package containerd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/berth-platform/berth/internal/runtime/cninetwork"
+)
+
+// isolation keeps teams apart on this machine: each team has a number
+// (teamIndex) that picks its user namespace id range and its network.
+type isolation struct {
+	teams    *teamIndex
+	networks *cninetwork.TeamNetworks
+	// userNS is on when containers get user namespaces; note says why
+	// not otherwise.
+	userNS bool
+	note   string
+}
+
+// openIsolation decides on user namespaces (mode of DriverConfig.UserNS)
+// and prepares the team networks, including those of teams that already
+// have containers, so that stopping them finds their network.
+func openIsolation(ctx context.Context, cfg DriverConfig, stateDir string) (*isolation, error) {
+	iso := &isolation{}
+	switch cfg.UserNS {
+	case UserNSOff:
+		iso.note = "off (--userns=off)"
+	case "", UserNSAuto, UserNSOn:
+		if why := userNSSupport(); why != "" {
+			if cfg.UserNS == UserNSOn {
+				return nil, fmt.Errorf("user namespaces are required (--userns=on) but %s", why)
+			}
+			iso.note = "unavailable: " + why
+		} else {
+			iso.userNS = true
+		}
+	default:
+		return nil, fmt.Errorf("--userns %q: use on, off or auto", cfg.UserNS)
+	}
+	if !iso.userNS {
+		slog.Warn("WARNING: containers run without user namespaces: root in a container is root on the host", "userns", iso.note)
+	}
+	var err error
+	if iso.teams, err = openTeamIndex(filepath.Join(stateDir, "teams.json")); err != nil {
+		return nil, err
+	}
+	iso.networks, err = cninetwork.NewTeamNetworks(ctx, cninetwork.TeamConfig{
+		Bridge: cfg.Bridge, Subnet: cfg.Subnet, StateDir: filepath.Join(stateDir, "cni")})
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range iso.teams.all() {
+		if _, err := iso.networks.Network(i); err != nil {
+			return nil, err
+		}
+	}
+	return iso, nil
+}
+
+// summary is the containerd phase line's account of isolation.
+func (iso *isolation) summary() string {
+	nets := fmt.Sprintf("a bridge per team in %s", iso.networks.Range())
+	if !iso.userNS {
+		return "WARNING: user namespaces " + iso.note + ", containers run as host root; " + nets
+	}
+	return fmt.Sprintf("user namespaces on (team root = host uid %d + %d per team); %s", IDBase, IDRange, nets)
+}
+
+// place puts an instance of team on the team's network and, with user
+// namespaces, in the team's id range.
+func (iso *isolation) place(is *InstanceSpec, team string) error {
+	i, err := iso.teams.of(team)
+	if err != nil {
+		return err
+	}
+	if is.Network, err = iso.networks.Network(i); err != nil {
+		return err
+	}
+	if iso.userNS {
+		m := teamIDMap(i)
+		is.UserNS = &m
+	}
+	return nil
+}
+
+// mayConnect says whether remote may open a connection to a service
+// address of team's: an instance of that team, or the host itself.
+// Instances of other teams and every other machine are refused.
+func (iso *isolation) mayConnect(team string, known bool, remote net.IP) bool {
+	if !iso.networks.Range().Contains(remote) {
+		return isHostAddress(remote)
+	}
+	if !known {
+		return false
+	}
+	i, err := iso.teams.of(team)
+	if err != nil {
+		return false
+	}
+	n, err := iso.networks.Network(i)
+	return err == nil && n.Subnet().Contains(remote)
+}
+
+// isHostAddress reports whether ip is one of this machine's addresses.
+func isHostAddress(ip net.IP) bool {
+	if ip.IsLoopback() {
+		return true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// bundleStateDir is where a supervised containerd keeps the containers'
+// bundles: outside the data directory, which is private (0700), because
+// runc mounts a user-namespaced container's root file system as the
+// container's mapped root and must be able to walk to it. Bundles are
+// runtime state and belong under /run anyway.
+func bundleStateDir(dataDir string) (string, error) {
+	sum := sha256.Sum256([]byte(dataDir))
+	dir := filepath.Join("/run/berth", hex.EncodeToString(sum[:6]))
+	for _, d := range []string{"/run/berth", dir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return "", fmt.Errorf("containerd state directory: %w", err)
+		}
+		if err := os.Chmod(d, 0o711); err != nil {
+			return "", fmt.Errorf("containerd state directory: %w", err)
+		}
+	}
+	return dir, nil
+}
