@@ -192,9 +192,9 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			driver = d
 			if dc.Address != "" {
-				return "using " + dc.Address, nil
+				return "using " + dc.Address + "; " + d.Isolation(), nil
 			}
-			return "supervised, log " + ctrdLog, nil
+			return "supervised, log " + ctrdLog + "; " + d.Isolation(), nil
 		})
 		if err != nil {
 			var pe *PhaseError
