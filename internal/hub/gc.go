@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"time"
 
 	"github.com/distribution/distribution/v3"
@@ -20,6 +21,9 @@ type GCStats struct {
 	BytesFreed          int64 // their total size
 	ManifestsDeleted    int   // untagged manifest revisions unlinked from repositories
 	RepositoriesRemoved int   // repositories left without manifests or tags
+	// Skipped says nothing was collected because the hub holds content
+	// addressed by another digest than sha256 (see holdsAliases).
+	Skipped bool
 	// Waited is the time spent waiting for pushes to go quiet; Swept is the
 	// time pushes were held off while the sweep ran.
 	Waited, Swept time.Duration
@@ -67,6 +71,16 @@ func (h *Hub) GarbageCollect(ctx context.Context) (GCStats, error) {
 		return stats, err
 	}
 
+	if found, err := h.holdsAliases(ctx); err != nil || found {
+		// distribution's collector marks what manifests name (a sha512
+		// digest) and sweeps the blob store by sha256: it would delete the
+		// content of every sha512 image. Keeping everything is the safe
+		// answer until it learns aliases.
+		h.log.Warn("garbage collection skipped: the hub holds content pushed by a sha512 digest, which the collector would delete", "err", err)
+		stats.Skipped = true
+		return stats, nil
+	}
+
 	// Quiet: MarkAndSweep otherwise prints every digest on stdout.
 	if err := storage.MarkAndSweep(ctx, h.driver, h.reg, storage.GCOpts{RemoveUntagged: true, Quiet: true}); err != nil {
 		return stats, fmt.Errorf("hub: garbage collect: %w", err)
@@ -104,6 +118,31 @@ func (h *Hub) GarbageCollect(ctx context.Context) (GCStats, error) {
 		"manifests", stats.ManifestsDeleted, "repositories", stats.RepositoriesRemoved,
 		"waited", stats.Waited, "swept", stats.Swept)
 	return stats, nil
+}
+
+// holdsAliases reports whether any repository links a digest of another
+// algorithm than sha256 (see oci11.go).
+func (h *Hub) holdsAliases(ctx context.Context) (bool, error) {
+	found := false
+	err := h.driver.Walk(ctx, "/docker/registry/v2/repositories", func(fi storagedriver.FileInfo) error {
+		if !fi.IsDir() {
+			return nil
+		}
+		dir, base := path.Split(fi.Path())
+		parent := path.Base(dir)
+		if (parent == "_layers" || parent == "revisions") && base != digest.Canonical.String() {
+			found = true
+			return storagedriver.ErrFilledBuffer
+		}
+		if base == "_uploads" || (parent == "_layers" || parent == "revisions") {
+			return storagedriver.ErrSkipDir
+		}
+		return nil
+	})
+	if isPathNotFound(err) || errors.Is(err, storagedriver.ErrFilledBuffer) {
+		err = nil
+	}
+	return found, err
 }
 
 // lockForSweep takes the sweep lock exclusively once pushes are quiet.

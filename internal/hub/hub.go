@@ -290,6 +290,9 @@ func (h *Hub) registryConfig(regDir, httpSecret string) *configuration.Configura
 	conf.Auth = configuration.Auth{"token": tokenParams}
 	// A persisted secret keeps resumable uploads valid across restarts.
 	conf.HTTP.Secret = httpSecret
+	// Non-distributable layers may name where they are fetched from; the
+	// hub never fetches them, so any web URL is accepted (OCI 1.1).
+	conf.Validation.Manifests.URLs.Allow = []string{`^https?://`}
 	// Relative Location headers work behind any proxy or port mapping;
 	// containerd, BuildKit and go-containerregistry all resolve them.
 	conf.HTTP.RelativeURLs = true
@@ -350,6 +353,9 @@ func (h *Hub) serveRegistry(w http.ResponseWriter, r *http.Request) {
 	if push || r.Method == http.MethodDelete {
 		h.sweep.RLock()
 		defer h.sweep.RUnlock()
+	}
+	if h.serveOCI11(w, r) {
+		return
 	}
 	h.app.ServeHTTP(w, r)
 }

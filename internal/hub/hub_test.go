@@ -37,6 +37,8 @@ func testAuth(_ context.Context, _, password string) (Principal, error) {
 		return Principal{Subject: "alice", Teams: []string{"alpha"}, Pull: true, Push: true}, nil
 	case "beta-token":
 		return Principal{Subject: "bob", Teams: []string{"beta"}, Pull: true, Push: true}, nil
+	case "alpha-owner":
+		return Principal{Subject: "olga", Teams: []string{"alpha"}, Pull: true, Push: true, Delete: true}, nil
 	case "alpha-reader":
 		return Principal{Subject: "rita", Teams: []string{"alpha"}, Pull: true}, nil
 	case "store-down":
