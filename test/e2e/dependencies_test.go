@@ -194,6 +194,9 @@ func inOrder(text string, parts ...string) bool {
 // component's key.
 func TestThirdPartyEndpoints(t *testing.T) {
 	requireRuntime(t)
+	// The test's services listen on loopback, which endpoints may only
+	// name when a platform admin allows it.
+	t.Setenv("BERTH_ALLOW_ENDPOINT_CIDR", "127.0.0.0/8")
 	var s *server
 	flags := runtimeFlags(t, func() string { return s.data })
 	s = startServer(t, flags...)
