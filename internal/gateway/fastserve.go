@@ -37,14 +37,20 @@ import (
 
 const (
 	fastBufSize         = 4 << 10 // a head that does not fit goes to net/http
-	fastIdleTimeout     = 5 * time.Minute
-	fastPendingSize     = 2048 // net/http's buffer before it picks the framing
+	fastPendingSize     = 2048    // net/http's buffer before it picks the framing
 	maxPostHandlerBytes = 256 << 10
 )
 
-// fastHeaderTimeout bounds the rest of a head once its first byte came
-// (a variable for tests).
-var fastHeaderTimeout = 30 * time.Second
+// The fast path's timeouts when its net/http server sets none (it takes
+// that server's ReadHeaderTimeout and IdleTimeout, so a connection gets
+// the same wherever it is served).
+var (
+	// fastHeaderTimeout bounds a head: from the connection's start for
+	// the first, from its first byte for the next ones.
+	fastHeaderTimeout = 30 * time.Second
+	// fastIdleTimeout bounds the wait for the next request.
+	fastIdleTimeout = 75 * time.Second
+)
 
 var (
 	fastReaderPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, fastBufSize) }}
@@ -58,6 +64,8 @@ type fastServer struct {
 	fallback *http.Server
 	handoff  *chanListener
 
+	headerTimeout, idleTimeout time.Duration
+
 	mu      sync.Mutex
 	ln      net.Listener
 	conns   map[*fastConn]struct{}
@@ -70,7 +78,15 @@ type fastServer struct {
 // newFastServer starts fallback on the hand-over listener; serve takes
 // the raw connections.
 func newFastServer(p *Proxy, fallback *http.Server, ln net.Listener) *fastServer {
-	return &fastServer{p: p, fallback: fallback, ln: ln, handoff: newChanListener(ln.Addr()), conns: map[*fastConn]struct{}{}}
+	s := &fastServer{p: p, fallback: fallback, ln: ln, handoff: newChanListener(ln.Addr()), conns: map[*fastConn]struct{}{},
+		headerTimeout: fallback.ReadHeaderTimeout, idleTimeout: fallback.IdleTimeout}
+	if s.headerTimeout <= 0 {
+		s.headerTimeout = fastHeaderTimeout
+	}
+	if s.idleTimeout <= 0 {
+		s.idleTimeout = fastIdleTimeout
+	}
+	return s
 }
 
 // serve accepts connections until shutdown.
@@ -218,6 +234,10 @@ func (fc *fastConn) safeLoop() (handover bool) {
 // whether the connection goes to net/http.
 func (fc *fastConn) loop() (handover bool) {
 	c, br := fc.conn, fc.br
+	// A new connection must bring its first head in the header timeout,
+	// as net/http's ReadHeaderTimeout: a silent one is closed then.
+	_ = c.SetReadDeadline(time.Now().Add(fc.s.headerTimeout))
+	first := true
 	for {
 		// Idle first, then the check: Close either sees the connection
 		// idle, or the connection sees Close.
@@ -226,7 +246,9 @@ func (fc *fastConn) loop() (handover bool) {
 			return false
 		}
 		if br.Buffered() == 0 {
-			_ = c.SetReadDeadline(time.Now().Add(fastIdleTimeout))
+			if !first {
+				_ = c.SetReadDeadline(time.Now().Add(fc.s.idleTimeout))
+			}
 			if _, err := br.Peek(1); err != nil {
 				return false
 			}
@@ -234,7 +256,8 @@ func (fc *fastConn) loop() (handover bool) {
 		if !fc.state.CompareAndSwap(connIdle, connActive) {
 			return false // shutting down
 		}
-		n, ok, err := fc.readHead()
+		n, ok, err := fc.readHead(first)
+		first = false
 		if err != nil {
 			// A timeout, or the client left mid-head: net/http hangs up
 			// without an answer too.
@@ -261,10 +284,10 @@ func (fc *fastConn) flushBeforeHandover() bool {
 
 // readHead makes sure a whole request head is buffered and returns its
 // length (with the blank line); ok is false when net/http must read it
-// (longer than the buffer, bare LF line ends).
-func (fc *fastConn) readHead() (n int, ok bool, err error) {
+// (longer than the buffer, bare LF line ends). deadline says the head's
+// deadline is set already (the first head's runs from the start).
+func (fc *fastConn) readHead(deadline bool) (n int, ok bool, err error) {
 	br := fc.br
-	deadline := false
 	for {
 		buf, _ := br.Peek(br.Buffered())
 		if i := bytes.Index(buf, crlfcrlf); i >= 0 {
@@ -275,7 +298,7 @@ func (fc *fastConn) readHead() (n int, ok bool, err error) {
 		}
 		if !deadline {
 			// Against slowloris: the rest of the head must come in time.
-			_ = fc.conn.SetReadDeadline(time.Now().Add(fastHeaderTimeout))
+			_ = fc.conn.SetReadDeadline(time.Now().Add(fc.s.headerTimeout))
 			deadline = true
 		}
 		if _, err := br.Peek(len(buf) + 1); err != nil {
@@ -775,7 +798,7 @@ func (w *fastWriter) discardBody() {
 		w.closeAfter = true
 		return
 	}
-	_ = w.fc.conn.SetReadDeadline(time.Now().Add(fastHeaderTimeout))
+	_ = w.fc.conn.SetReadDeadline(time.Now().Add(w.fc.s.headerTimeout))
 	if _, err := io.Copy(io.Discard, b); err != nil || b.left > 0 {
 		w.closeAfter = true
 	}
@@ -1027,26 +1050,31 @@ func (l *chanListener) Close() error {
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
 
-// handedConn reads what the fast path had buffered, then the connection.
+// handedConn reads what the fast path had buffered, then the connection,
+// through a framingScanner (net/http takes requests the fast path would
+// reject).
 type handedConn struct {
 	net.Conn
-	mu sync.Mutex
-	br *bufio.Reader
+	mu   sync.Mutex
+	br   *bufio.Reader
+	scan framingScanner
 }
 
 func (c *handedConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.scan.read(p, c.readBuffered)
+}
+
+func (c *handedConn) readBuffered(p []byte) (int, error) {
 	if br := c.br; br != nil {
 		if br.Buffered() > 0 {
-			n, err := br.Read(p)
-			c.mu.Unlock()
-			return n, err
+			return br.Read(p)
 		}
 		c.br = nil
 		br.Reset(nil)
 		fastReaderPool.Put(br)
 	}
-	c.mu.Unlock()
 	return c.Conn.Read(p)
 }
 

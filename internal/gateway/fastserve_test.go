@@ -42,7 +42,7 @@ func newFront(t *testing.T, p *Proxy) *front {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	protos.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: p, Protocols: &protos, ReadHeaderTimeout: 30 * time.Second, ErrorLog: quietLog()}
+	srv := &http.Server{Handler: p, Protocols: &protos, ReadHeaderTimeout: fastHeaderTimeout, IdleTimeout: fastIdleTimeout, ErrorLog: quietLog()}
 	fs := newFastServer(p, srv, ln)
 	served := make(chan struct{}, 2)
 	go func() { srv.Serve(fs.handoff); served <- struct{}{} }()

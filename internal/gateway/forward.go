@@ -205,6 +205,9 @@ func (p *Proxy) roundTrip(x *exchange, uc *upConn, pl *plan) (err error, again b
 	}
 	if pl.upgrade != "" {
 		hd.close = true // the instance declined to switch; it may still expect to
+		// The client's connection ends too: after a head asking to
+		// switch, the framing scanner (framing.go) no longer looks at it.
+		h.Set("Connection", "close")
 	}
 
 	if x.duplex {

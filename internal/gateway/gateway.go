@@ -32,6 +32,27 @@ type Config struct {
 	// server; by default the gateway's own HTTP/1.1 server (fastserve.go)
 	// answers the common requests and hands the rest to net/http.
 	NetHTTPOnly bool
+	// HeaderTimeout bounds a request head (and a TLS handshake), from a
+	// connection's start for its first; IdleTimeout bounds the wait for
+	// a kept-alive connection's next request. Zero is 30 s and 75 s.
+	HeaderTimeout, IdleTimeout time.Duration
+	// MaxConns caps the client connections of the HTTP and HTTPS
+	// listeners together; more wait to be accepted. Zero is 10000.
+	MaxConns int
+}
+
+// DefaultMaxConns is the client connection cap when Config sets none.
+const DefaultMaxConns = 10000
+
+func (c *Config) timeouts() (header, idle time.Duration) {
+	header, idle = c.HeaderTimeout, c.IdleTimeout
+	if header <= 0 {
+		header = fastHeaderTimeout
+	}
+	if idle <= 0 {
+		idle = fastIdleTimeout
+	}
+	return header, idle
 }
 
 // State is everything the gateway publishes; Apply replaces it whole.
@@ -54,6 +75,7 @@ type Gateway struct {
 
 	servers         []*http.Server
 	fast            []*fastServer
+	limit           *connLimit
 	closeOnce       sync.Once
 	httpLn, httpsLn net.Listener
 }
@@ -76,12 +98,18 @@ func New(cfg Config) (*Gateway, error) {
 // Start binds the HTTP and HTTPS listeners; an address in use fails here,
 // so the server's start-up can say so.
 func (g *Gateway) Start() error {
+	maxConns := g.cfg.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	g.limit = newConnLimit(maxConns)
+	header, idle := g.cfg.timeouts()
 	if g.cfg.HTTPAddr != "" {
 		var protos http.Protocols
 		protos.SetHTTP1(true)
 		protos.SetUnencryptedHTTP2(true)
 		srv := &http.Server{Handler: http.HandlerFunc(g.serveHTTP), Protocols: &protos,
-			ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute, ErrorLog: quietLog()}
+			ReadHeaderTimeout: header, IdleTimeout: idle, ErrorLog: quietLog()}
 		if err := g.listen(srv, g.cfg.HTTPAddr, nil, !g.cfg.NetHTTPOnly, &g.httpLn); err != nil {
 			return fmt.Errorf("gateway http %s: %w", g.cfg.HTTPAddr, err)
 		}
@@ -89,7 +117,7 @@ func (g *Gateway) Start() error {
 	if g.cfg.HTTPSAddr != "" {
 		tlsCfg := &tls.Config{GetCertificate: g.certs.get, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
 		srv := &http.Server{Handler: g.proxy, TLSConfig: tlsCfg,
-			ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute, ErrorLog: quietLog()}
+			ReadHeaderTimeout: header, IdleTimeout: idle, ErrorLog: quietLog()}
 		if err := g.listen(srv, g.cfg.HTTPSAddr, tlsCfg, false, &g.httpsLn); err != nil {
 			g.Close()
 			return fmt.Errorf("gateway https %s: %w", g.cfg.HTTPSAddr, err)
@@ -99,10 +127,11 @@ func (g *Gateway) Start() error {
 }
 
 func (g *Gateway) listen(srv *http.Server, addr string, tlsCfg *tls.Config, fast bool, keep *net.Listener) error {
-	ln, err := net.Listen("tcp", addr)
+	raw, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
+	ln := g.limit.listener(raw)
 	g.servers = append(g.servers, srv)
 	*keep = ln
 	if fast {
@@ -116,13 +145,14 @@ func (g *Gateway) listen(srv *http.Server, addr string, tlsCfg *tls.Config, fast
 		}()
 		return nil
 	}
+	if tlsCfg != nil {
+		g.serveTLS(srv, ln, tlsCfg)
+		return nil
+	}
 	go func() {
-		var err error
-		if tlsCfg != nil {
-			err = srv.Serve(tls.NewListener(ln, tlsCfg))
-		} else {
-			err = srv.Serve(ln)
-		}
+		// Read through the framing scanner, as connections handed over
+		// by the fast path are.
+		err := srv.Serve(scannedListener{ln})
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			slog.Error("gateway listener stopped", "addr", addr, "err", err)
 		}
@@ -190,6 +220,9 @@ func (g *Gateway) close() {
 	defer cancel()
 	for _, f := range g.fast {
 		f.shutdown(ctx)
+	}
+	if g.httpsLn != nil {
+		g.httpsLn.Close() // its accept loop is the gateway's (serveTLS)
 	}
 	for _, s := range g.servers {
 		if err := s.Shutdown(ctx); err != nil {
