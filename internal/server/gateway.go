@@ -28,7 +28,8 @@ func startGateway(ctx context.Context, cfg Config, dir *dataDir, st store.Store,
 		return nil, nil, nil, err
 	}
 	gw, err := gateway.New(gateway.Config{HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr,
-		TCPHost: hostOf(cfg.HTTPAddr), AccessLog: accessLog, Challenge: issuer.ServeChallenge})
+		TCPHost: hostOf(cfg.HTTPAddr), AccessLog: accessLog, Challenge: issuer.ServeChallenge,
+		MaxConns: cfg.GatewayMaxConns, HeaderTimeout: cfg.GatewayHeaderTimeout, IdleTimeout: cfg.GatewayIdleTimeout})
 	if err != nil {
 		accessLog.Close()
 		return nil, nil, nil, err

@@ -35,6 +35,11 @@ type Config struct {
 	TCPPorts string // gateway TCP port range, "LO-HI"
 	// HTTPAddr and HTTPSAddr are the gateway's listeners ("" turns one off).
 	HTTPAddr, HTTPSAddr string
+	// GatewayMaxConns caps the gateway's client connections (0: 10000);
+	// GatewayHeaderTimeout and GatewayIdleTimeout bound a request head and
+	// a kept-alive connection's wait for the next (0: 30 s and 75 s).
+	GatewayMaxConns                          int
+	GatewayHeaderTimeout, GatewayIdleTimeout time.Duration
 	// Domain is the base of default domains; "" is <machine IP>.nip.io.
 	Domain string
 	// ACME issues certificates for rules with auto_tls.
