@@ -182,6 +182,11 @@ func (d *Daemon) prepareNetwork(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A bridge left by a killed berth may carry an address of another
+	// subnet; the plugin makes a fresh one.
+	if err := bn.removeBridge(); err != nil {
+		return err
+	}
 	if err := bn.writeConf(); err != nil {
 		return err
 	}
@@ -191,6 +196,9 @@ func (d *Daemon) prepareNetwork(ctx context.Context) error {
 	}
 	d.net = bn
 	d.log.Info("build network ready", "bridge", bn.bridge, "subnet", bn.subnet.String(), "deny", d.cfg.Network.Deny)
+	if !bridgeNetfilter() {
+		d.log.Warn("br_netfilter is off: RUN steps of concurrent builds can reach each other on the build bridge (modprobe br_netfilter)", "bridge", bn.bridge)
+	}
 	return nil
 }
 
@@ -216,7 +224,11 @@ func (d *Daemon) NetworkSummary() string {
 	if d.net == nil {
 		return "RUN steps on the host network"
 	}
-	return fmt.Sprintf("RUN steps isolated on bridge %s (%s)", d.net.bridge, d.net.subnet)
+	s := fmt.Sprintf("RUN steps isolated on bridge %s (%s)", d.net.bridge, d.net.subnet)
+	if !bridgeNetfilter() {
+		s += " but not from each other (br_netfilter off)"
+	}
+	return s
 }
 
 func (d *Daemon) binary() (string, error) {

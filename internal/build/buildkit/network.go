@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 
@@ -223,6 +224,15 @@ func (n *buildNetwork) writeConf() error {
 		return fmt.Errorf("build network: %w", err)
 	}
 	return nil
+}
+
+// bridgeNetfilter says whether bridged traffic passes iptables
+// (br_netfilter): only then do the FORWARD rules keep two RUN steps on
+// the bridge apart. This kernel's nftables cannot match the bridge of a
+// port, and Debian's bridge plugin cannot isolate ports.
+func bridgeNetfilter() bool {
+	b, err := os.ReadFile("/proc/sys/net/bridge/bridge-nf-call-iptables")
+	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
 
 // removeBridge deletes the bridge and the leases once buildkitd is gone.

@@ -70,6 +70,30 @@ func TestBuildNetworkIsolated(t *testing.T) {
 		t.Errorf("the RUN step has %v, want one address in the build subnet %s:\n%s", inets, bn.subnet, out)
 	}
 
+	t.Run("other-run-step", func(t *testing.T) {
+		if !bridgeNetfilter() {
+			t.Skip("br_netfilter is off: RUN steps on one bridge are not kept apart")
+		}
+		// Two stages run at once: one listens, the other tries every
+		// address of the build subnet.
+		prefix := bn.gateway().String()[:strings.LastIndex(bn.gateway().String(), ".")]
+		df := "FROM " + e.base + " AS listener\n" +
+			"RUN ip -4 addr | grep 'inet " + prefix + "'; (nc -ll -p 7777 -e echo reached-by-build &); sleep 10; echo > /l\n" +
+			"FROM " + e.base + " AS prober\n" +
+			"RUN sleep 3; for i in $(seq 2 254); do (nc -w 2 " + prefix + ".$i 7777 </dev/null | grep -q reached-by-build && echo probe peer reached at $i) & done; wait; echo > /p\n" +
+			"FROM " + e.base + "\nCOPY --from=listener /l /l\nCOPY --from=prober /p /p\n"
+		var out lines
+		if _, err := e.builder.Build(t.Context(), Request{ContextDir: t.TempDir(), DockerfileInline: df, Auth: e.auth(), NoCache: true}, out.add); err != nil {
+			t.Fatalf("build: %v\n%s", err, out.text())
+		}
+		if !strings.Contains(out.text(), "inet "+prefix) {
+			t.Fatalf("the listener has no address in %s:\n%s", bn.subnet, out.text())
+		}
+		if regexp.MustCompile(`probe peer reached at \d`).MatchString(out.text()) {
+			t.Errorf("a RUN step reached another RUN step:\n%s", out.text())
+		}
+	})
+
 	t.Run("network-host-entitlement", func(t *testing.T) {
 		df := "FROM " + e.base + "\nRUN --network=host ip -4 addr\n"
 		_, err := e.builder.Build(t.Context(), Request{ContextDir: t.TempDir(), DockerfileInline: df, Auth: e.auth(), NoCache: true}, nil)
