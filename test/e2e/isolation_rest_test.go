@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The secret values the attacker greps the data directory for.
@@ -253,4 +254,46 @@ func serverHasFlag(t *testing.T, flag string) bool {
 	t.Helper()
 	out, _ := exec.Command(berthBin, "server", "--help").CombinedOutput()
 	return bytes.Contains(out, []byte(flag+" ")) || bytes.Contains(out, []byte(flag+"\n")) || bytes.Contains(out, []byte(flag+"="))
+}
+
+// TestAtRestInstanceLogsArePrivate runs an instance that prints its secret
+// env: its log file, and the directories above it, are berth's alone.
+func TestAtRestInstanceLogsArePrivate(t *testing.T) {
+	requireRuntime(t)
+	image := pushBusybox(t)
+	var s *server
+	flags := runtimeFlags(t, func() string { return s.data })
+	s = startServer(t, flags...)
+	setupShop(s)
+	s.must(201, "POST", comps, map[string]any{
+		"alias": "talker", "image": image, "memory": "32Mi",
+		"cmd":  []string{"sh", "-c", "echo token=$TOKEN; exec sleep 3600"},
+		"envs": []any{map[string]any{"name": "TOKEN", "value": restEnvSecret, "secret": true}},
+	})
+	if ev := s.action("talker", "deploy", nil); ev["status"] != "success" {
+		t.Fatalf("deploy: %v", ev)
+	}
+	s.waitComponent("talker", 30*time.Second, func(c componentState) bool { return c.Status == "running" })
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(string(s.must(200, "GET", comps+"/talker/logs?tail=5", nil).Body), restEnvSecret) {
+		if time.Now().After(deadline) {
+			t.Fatal("the instance's output never reached its log")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	logs, _ := filepath.Glob(filepath.Join(s.data, "logs", "instances", "*", "*.log"))
+	if len(logs) == 0 {
+		t.Fatal("no instance log under DATA/logs/instances")
+	}
+	for _, p := range append(logs, filepath.Join(s.data, "logs", "containerd.log")) {
+		for path, want := p, os.FileMode(0o600); strings.HasPrefix(path, filepath.Join(s.data, "logs")); path, want = filepath.Dir(path), 0o700 {
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != want {
+				t.Errorf("%s has mode %o, want %o", path, fi.Mode().Perm(), want)
+			}
+		}
+	}
 }
