@@ -129,6 +129,20 @@ type Port struct {
 	Outer    bool     `json:"outer"`
 }
 
+// MainPort is the port an app is told to listen on (PORT): the first HTTP
+// port, else the first port; 0 when the component has none.
+func (c *Component) MainPort() int {
+	for _, p := range c.Ports {
+		if p.Protocol == ProtoHTTP {
+			return p.Port
+		}
+	}
+	if len(c.Ports) > 0 {
+		return c.Ports[0].Port
+	}
+	return 0
+}
+
 // EnvScope says who sees a variable: the component itself (inner), its
 // dependents as connection info (outer), or both.
 type EnvScope string

@@ -314,7 +314,7 @@ func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, 
 	}
 	log.Printf("build", "detected %s%s (decided by %s)", det.Language, toolSuffix(det.Tool), how)
 	pl, err := plan.Generate(det, plan.Options{BaseImages: b.baseImages(ctx), MirrorPrefix: b.MirrorPrefix,
-		BuildEnv: b.buildEnv(c), CacheScope: c.Team, CABundle: len(b.CABundle) > 0})
+		BuildEnv: b.buildEnv(c), CacheScope: c.Team, CABundle: len(b.CABundle) > 0, Port: c.MainPort()})
 	if err != nil {
 		return nil, &Failure{Reason: "PlanFailed", Err: err}
 	}

@@ -90,7 +90,8 @@ func connectionEnv(ctx context.Context, deps []model.Dependency, lookup func(ali
 }
 
 // EffectiveEnv is what c's instances see: its own variables (scope inner
-// and both) over the injected ones, then ${NAME} references expanded.
+// and both), PORT unless they set it, then the injected ones, then ${NAME}
+// references expanded.
 func EffectiveEnv(c *model.Component, injected []EnvVar) []EnvVar {
 	var out []EnvVar
 	own := map[string]bool{}
@@ -100,6 +101,13 @@ func EffectiveEnv(c *model.Component, injected []EnvVar) []EnvVar {
 		}
 		own[e.Name] = true
 		out = append(out, EnvVar{Name: e.Name, Value: e.Value, Secret: e.Secret, Origin: "component"})
+	}
+	if port := c.MainPort(); port > 0 && !own["PORT"] {
+		// The Heroku/Rainbond convention, at run time too, so an image built
+		// for another port follows the component's; a dependency's PORT
+		// would point the app at someone else's port.
+		own["PORT"] = true
+		out = append(out, EnvVar{Name: "PORT", Value: strconv.Itoa(port), Origin: "berth (the component's first http port, else its first port)"})
 	}
 	for _, v := range injected {
 		if !own[v.Name] {

@@ -61,3 +61,31 @@ func TestStartOrderPutsDependenciesFirst(t *testing.T) {
 		t.Errorf("order: %v", order)
 	}
 }
+
+// PORT follows the component's ports at run time (an image built for 5000
+// listens where berth probes), unless the component sets it itself; a
+// dependency's PORT never points the app elsewhere.
+func TestEffectiveEnvSetsPORTFromTheComponentsPorts(t *testing.T) {
+	port := func(c *model.Component, injected ...EnvVar) string {
+		for _, v := range EffectiveEnv(c, injected) {
+			if v.Name == "PORT" {
+				return v.Value
+			}
+		}
+		return ""
+	}
+	c := &model.Component{Ports: []model.Port{{Port: 9000, Protocol: model.ProtoTCP}, {Port: 8080, Protocol: model.ProtoHTTP}}}
+	if got := port(c, EnvVar{Name: "PORT", Value: "5432", Origin: "dependency db (env of scope outer)"}); got != "8080" {
+		t.Errorf("first http port: PORT=%q, want 8080", got)
+	}
+	if got := port(&model.Component{Ports: []model.Port{{Port: 6379, Protocol: model.ProtoTCP}}}); got != "6379" {
+		t.Errorf("first port: PORT=%q, want 6379", got)
+	}
+	c.Envs = []model.Env{{Name: "PORT", Value: "7000", Scope: model.ScopeInner}}
+	if got := port(c); got != "7000" {
+		t.Errorf("the component's own PORT must win: %q", got)
+	}
+	if got := port(&model.Component{}); got != "" {
+		t.Errorf("no ports, no PORT: %q", got)
+	}
+}

@@ -52,13 +52,20 @@ func TestBuildLanguages(t *testing.T) {
 
 	git := testgit.Serve(t, "", "")
 	gc := s.gatewayClient(nil)
+	// Go and Node.js declare a port of their own (berth's PORT must follow
+	// it, not the default 5000); the others declare none and the build
+	// adds the one the app listens on.
+	declared := map[string]int{"go": 8080, "node": 3000}
 	for lang, files := range testsample.Apps {
 		work := git.Repo(lang)
 		git.Commit(work, lang+" sample", files)
-		// No port given: the build adds the one the app listens on.
-		s.must(201, "POST", comps, map[string]any{
+		create := map[string]any{
 			"alias": lang, "kind": "source", "source": map[string]any{"url": git.URL(lang)}, "memory": "256Mi",
-		})
+		}
+		if p := declared[lang]; p > 0 {
+			create["ports"] = []map[string]any{{"port": p, "protocol": "http"}}
+		}
+		s.must(201, "POST", comps, create)
 		began := time.Now()
 		ev, log := s.build(lang, nil)
 		if ev["status"] != "success" {
@@ -66,8 +73,8 @@ func TestBuildLanguages(t *testing.T) {
 			continue
 		}
 		port := s.component(lang).Ports
-		if len(port) != 1 {
-			t.Errorf("%s: the build did not add the app's port: %+v", lang, port)
+		if len(port) != 1 || declared[lang] > 0 && port[0].Port != declared[lang] {
+			t.Errorf("%s: the build did not add the app's port, or changed the declared one: %+v", lang, port)
 			continue
 		}
 		s.must(200, "PATCH", fmt.Sprintf("%s/%s/ports/%d", comps, lang, port[0].Port), map[string]any{"outer": true})
@@ -94,7 +101,7 @@ func TestBuildLanguages(t *testing.T) {
 	jar := compileJar(t)
 	s.must(201, "POST", comps, map[string]any{
 		"alias": "jar", "kind": "source", "source": map[string]any{"type": "package"}, "memory": "512Mi",
-		"ports": []map[string]any{{"port": 5000, "protocol": "http", "outer": true}},
+		"ports": []map[string]any{{"port": 9090, "protocol": "http", "outer": true}},
 	})
 	var up struct{ ID string }
 	s.must(201, "POST", comps+"/jar/uploads", map[string]any{"name": "hello.jar", "size": len(jar)}).json(t, &up)
@@ -111,7 +118,7 @@ func TestBuildLanguages(t *testing.T) {
 		t.Fatalf("jar build: %v\n%s", ev, log)
 	}
 	s.waitComponent("jar", 90*time.Second, func(c componentState) bool { return c.Status == "running" })
-	if a := s.gatewayDo(gc, "GET", "http://jar-5000-shop.berth.test/", nil); a.Status != 200 || !strings.Contains(a.Body, "hello from java") {
+	if a := s.gatewayDo(gc, "GET", "http://jar-9090-shop.berth.test/", nil); a.Status != 200 || !strings.Contains(a.Body, "hello from java") {
 		t.Errorf("jar through the gateway: %d %q", a.Status, a.Body)
 	}
 }

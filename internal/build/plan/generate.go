@@ -30,8 +30,9 @@ type Options struct {
 	// bundle in every step that downloads, so that builds trust what the
 	// host trusts (a proxy's CA) without it landing in a layer.
 	CABundle bool
-	// Port the application listens on when neither the rainbondfile nor the
-	// runner fixes it; 0 means 5000, Rainbond's default. It is set as PORT.
+	// Port is the component's port (model.Component.MainPort), which wins
+	// over the rainbondfile's; 0 means the rainbondfile's, else 5000,
+	// Rainbond's default. It is set as PORT.
 	Port int
 	// CacheScope separates BuildKit cache mounts between tenants: a build
 	// can write into its cache mounts, and Go's module cache (for one) is
@@ -226,14 +227,15 @@ func (g *gen) hasBuildEnv(name string) bool {
 	return a || b
 }
 
-// port decides the listening port: the rainbondfile's first, else the
-// option, else Rainbond's 5000.
+// choosePort decides the listening port: the component's (berth probes
+// and routes it, so PORT must say it), else the rainbondfile's first, else
+// Rainbond's 5000.
 func (g *gen) choosePort() int {
-	if rf := g.det.Rainbondfile; rf != nil && len(rf.Ports) > 0 {
-		return rf.Ports[0].Port
-	}
 	if g.opts.Port > 0 {
 		return g.opts.Port
+	}
+	if rf := g.det.Rainbondfile; rf != nil && len(rf.Ports) > 0 {
+		return rf.Ports[0].Port
 	}
 	return defaultPort
 }

@@ -286,7 +286,12 @@ func TestGenerateNodeStatic(t *testing.T) {
 
 func TestGenerateRainbondfile(t *testing.T) {
 	det := detectT(t, "rainbondfile-buildpath")
-	plan, err := Generate(det, Options{Port: 3000})
+	// The component's own port wins: berth probes and routes it.
+	declared, err := Generate(det, Options{Port: 3000})
+	if err != nil || declared.Port != 3000 || !strings.Contains(declared.Dockerfile, " PORT=3000 ") {
+		t.Fatalf("a component declaring port 3000 gets port %d, err %v:\n%s", declared.Port, err, declared.Dockerfile)
+	}
+	plan, err := Generate(det, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

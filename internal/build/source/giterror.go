@@ -76,7 +76,7 @@ const (
 	adviceSSHKey = "The server refused the SSH key: add the key's public half as a deploy key of the " +
 		"repository (read access), or use an https address with a token"
 	adviceUnreachable = "Check the host name and that the build machine can reach it (DNS, firewall, proxy); " +
-		"this is also the advice of Rainbond's guide when the log stays at \"Start clone source code from\""
+		"a clone that stays at \"Start clone source code from\" is waiting on the network for the same reason"
 	adviceTLS = "The server's TLS certificate is not trusted by the build machine: install its CA " +
 		"certificate on the build machine, or use a certificate from a public CA"
 	adviceTransport = "A submodule's URL uses a transport berth refuses (a local path, file:// or ext::): " +
