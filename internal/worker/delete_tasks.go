@@ -186,6 +186,12 @@ func (d *Deletes) removeComponent(ctx context.Context, c *model.Component, keepV
 	if err != nil && !errors.Is(err, model.ErrNotFound) {
 		return fmt.Errorf("delete component %s: %w", c.Alias, err)
 	}
+	// Once more without the row: a reader that asked for a service address
+	// in between (the component view, a dependent's connection info) had
+	// the runtime allocate it again.
+	if err := d.removeFromRuntime(ctx, c, keepVolumes); err != nil {
+		return err
+	}
 	if d.Forget != nil {
 		d.Forget(c.ID)
 	}
@@ -227,7 +233,16 @@ func (d *Deletes) stopForGood(ctx context.Context, c *model.Component, keepVolum
 		stopped.Desired = model.DesiredStopped
 		rt.ThirdParty.Apply(ctx, stopped) // retires the endpoint watch
 	}
-	if err := rt.driver.Remove(ctx, c.ID, !keepVolumes); err != nil {
+	return d.removeFromRuntime(ctx, c, keepVolumes)
+}
+
+// removeFromRuntime stops c's instances and frees its service addresses,
+// logs and, unless kept, volumes.
+func (d *Deletes) removeFromRuntime(ctx context.Context, c *model.Component, keepVolumes bool) error {
+	if d.tasks.Runtime == nil {
+		return nil
+	}
+	if err := d.tasks.Runtime.driver.Remove(ctx, c.ID, !keepVolumes); err != nil {
 		return fmt.Errorf("remove the instances of %s: %w", c.Alias, err)
 	}
 	return nil

@@ -43,6 +43,10 @@ type controller struct {
 	started   time.Time // of the current rollout
 	pulls     map[string]*pullState
 	adopted   []adoptee
+	// removed is set once Driver.Remove has stopped every instance: the
+	// loop ends, or its next round would bring back the service addresses
+	// Remove frees.
+	removed bool
 
 	wake chan struct{}
 	done chan struct{}
@@ -161,6 +165,9 @@ func (c *controller) run(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		c.reconcile(ctx)
+		if c.isRemoved() {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -191,10 +198,16 @@ func (c *controller) exited(e Exit) {
 	c.poke()
 }
 
+func (c *controller) isRemoved() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.removed
+}
+
 func (c *controller) reconcile(ctx context.Context) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.hash == "" {
+	if c.hash == "" || c.removed {
 		return
 	}
 	now := time.Now()

@@ -133,6 +133,10 @@ func (d *Driver) Remove(ctx context.Context, componentID string, purge bool) err
 		for len(c.instanceIDs()) > 0 && time.Now().Before(deadline) {
 			time.Sleep(100 * time.Millisecond)
 		}
+		c.mu.Lock()
+		c.removed = true
+		c.mu.Unlock()
+		c.poke() // its loop sees it and ends
 		d.mu.Lock()
 		delete(d.controllers, componentID)
 		d.mu.Unlock()
