@@ -99,9 +99,11 @@ func TestHubImagesStayInTheirTeam(t *testing.T) {
 		t.Errorf("build whose ONBUILD copies from bank's image: %v\n%s", ev, log)
 	}
 
-	// Shop's own hub image builds and pushes with the build's credential.
-	git.Commit(work, "honest", map[string]string{"Dockerfile": "FROM " + own + "\nCMD [\"sleep\", \"3600\"]\n"})
-	if ev, log = s.build("steal", nil); ev["status"] != "success" {
-		t.Errorf("build FROM shop's own hub image: %v\n%s", ev, log)
+	// Shop's own hub images and the platform's base images build, push
+	// with the build's credential and deploy with shop's.
+	base := s.pushAs(s.token, "berth/base-test-runner:latest", busybox)
+	git.Commit(work, "honest", map[string]string{"Dockerfile": "FROM " + base + "\nCOPY --from=" + own + " /bin/busybox /bin/bb\nCMD [\"sleep\", \"3600\"]\n"})
+	if ev, log = s.build("steal", nil); ev["status"] != "success" || !strings.Contains(log, "ready") {
+		t.Errorf("build FROM a base image and shop's own hub image: %v\n%s", ev, log)
 	}
 }
