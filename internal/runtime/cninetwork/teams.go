@@ -217,3 +217,6 @@ func (t *TeamNetworks) removeChain(ctx context.Context) error {
 	}
 	return iptables(ctx, "-X", t.chain)
 }
+
+// Chain is the isolation chain's name in the filter table.
+func (t *TeamNetworks) Chain() string { return t.chain }

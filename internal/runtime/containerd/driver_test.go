@@ -23,7 +23,7 @@ import (
 func openTestDriver(t *testing.T, dir string, cfg *DriverConfig) *Driver {
 	t.Helper()
 	if cfg.DataDir == "" {
-		*cfg = DriverConfig{DataDir: dir, Namespace: "bt-" + randHex(6), Bridge: "bt" + randHex(6), ServiceLink: "bs" + randHex(6)}
+		*cfg = DriverConfig{DataDir: dir, Namespace: "bt-" + randHex(6), Bridge: "bt" + randHex(6), ServiceLink: "bs" + randHex(6), UserNS: cfg.UserNS}
 		t.Cleanup(func() {
 			testdaemon.KillProcessesMentioning(t, dir)
 			removeCgroups(t, cfg.Namespace)

@@ -101,3 +101,55 @@ func TestCloseCutsConnections(t *testing.T) {
 		t.Fatal("connection still open after Close")
 	}
 }
+
+// A client the policy refuses is cut before any backend is dialled; the
+// policy sees the client's own address.
+func TestPolicyRefusesClients(t *testing.T) {
+	dialled := make(chan struct{}, 10)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			dialled <- struct{}{}
+			fmt.Fprintln(c, "secret")
+			c.Close()
+		}
+	}()
+	p, err := Listen("test", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.SetBackends([]string{ln.Addr().String()})
+
+	asked := make(chan net.IP, 1)
+	p.SetPolicy(func(remote net.IP) bool { asked <- remote; return false })
+	// The reset may even beat the dial's return.
+	if c, err := net.Dial("tcp", p.Addr()); err == nil {
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if line != "" {
+			t.Fatalf("refused client got %q", line)
+		}
+	}
+	if seen := <-asked; !seen.Equal(net.IPv4(127, 0, 0, 1)) {
+		t.Fatalf("policy saw %v, want the client's 127.0.0.1", seen)
+	}
+	select {
+	case <-dialled:
+		t.Fatal("a backend was dialled for a refused client")
+	default:
+	}
+
+	p.SetPolicy(func(net.IP) bool { return true })
+	if got := ask(t, p.Addr()); got != "secret" {
+		t.Fatalf("admitted client got %q", got)
+	}
+}

@@ -1,0 +1,111 @@
+package containerd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-platform/berth/internal/runtime"
+)
+
+// Teams are kept apart by the driver itself: an instance of team A reaches
+// its own team's instances and service addresses, and neither the
+// instances nor the service addresses of team B. The instances are in
+// their teams' user namespaces.
+func TestTeamsCannotReachEachOther(t *testing.T) {
+	requirePrereqs(t)
+	dir := shortDir(t)
+	reg := startRegistry(t, registryOpts{})
+	image := reg.push(t, "test/busybox:v1", busyboxImage(t), "", "")
+	cfg := DriverConfig{UserNS: os.Getenv("USERNS")}
+	d := openTestDriver(t, dir, &cfg)
+	defer func() { destroyDriver(t, d) }()
+	ctx := context.Background()
+
+	deploy := func(id, team string) (instance, addr, svc string) {
+		t.Helper()
+		spec := web(id, image, 1, 1)
+		spec.Team, spec.Volumes = team, nil
+		if err := d.Apply(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		waitRollout(t, d, id, runtime.RolloutComplete, time.Minute)
+		ins, _ := d.Instances(ctx, id)
+		svc, err := d.ServiceAddress(ctx, id, 8080)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ins[0].ID, ins[0].Address, svc
+	}
+	a1, _, _ := deploy("cmp-a1", "team-a")
+	_, a2Addr, a2Svc := deploy("cmp-a2", "team-a")
+	_, bAddr, bSvc := deploy("cmp-b", "team-b")
+	if !strings.Contains(a2Addr, ":") {
+		a2Addr += ":8080"
+	}
+	if !strings.Contains(bAddr, ":") {
+		bAddr += ":8080"
+	}
+
+	fetch := func(addr string) (string, error) {
+		out := &syncBuffer{}
+		host, port, _ := strings.Cut(addr, ":")
+		script := fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 %s %s`, host, port)
+		code, err := d.Exec(ctx, "cmp-a1", a1, runtime.ExecOptions{Cmd: []string{"sh", "-c", script}, Stdout: out})
+		if err == nil && code != 0 {
+			err = fmt.Errorf("nc exited %d: %s", code, out.String())
+		}
+		// The body is the response's last line.
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		return strings.TrimSpace(lines[len(lines)-1]), err
+	}
+	for what, addr := range map[string]string{"own team's instance": a2Addr, "own team's service address": a2Svc} {
+		if body, err := fetch(addr); err != nil || body != "v1" {
+			t.Errorf("%s %s: %q %v", what, addr, body, err)
+		}
+	}
+	for what, addr := range map[string]string{"team B's instance": bAddr, "team B's service address": bSvc} {
+		// The service address accepts and cuts at once; either way no
+		// byte of team B's answer may arrive.
+		if body, _ := fetch(addr); strings.Contains(body, "v1") {
+			t.Errorf("team A reached %s %s: %q", what, addr, body)
+		}
+	}
+	// The host (the gateway, probes) still reaches both.
+	if code, body, err := httpGet("http://" + bSvc + "/"); err != nil || code != 200 {
+		t.Errorf("host to team B's service: %d %q %v", code, body, err)
+	}
+
+	out := &syncBuffer{}
+	if code, err := d.Exec(ctx, "cmp-a1", a1, execOpts(nil, out, "cat", "/proc/self/uid_map")); err != nil || code != 0 {
+		t.Fatalf("exec: %d %v", code, err)
+	}
+	if d.iso.userNS && !hasLine(out.String(), fmt.Sprintf("0 %d 65536", IDBase)) &&
+		!hasLine(out.String(), fmt.Sprintf("0 %d 65536", IDBase+IDRange)) {
+		t.Errorf("team A's instance is not in a team id range:\n%s", out.String())
+	}
+}
+
+// Destroying the team networks leaves no bridge and no iptables rule.
+func TestTeamNetworksLeaveNothing(t *testing.T) {
+	requirePrereqs(t)
+	dir := shortDir(t)
+	var cfg DriverConfig
+	d := openTestDriver(t, dir, &cfg)
+	is := InstanceSpec{}
+	if err := d.iso.place(&is, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	chain := d.iso.networks.Chain()
+	destroyDriver(t, d)
+	if out, _ := exec.Command("iptables", "-w", "-S").CombinedOutput(); strings.Contains(string(out), chain) {
+		t.Fatalf("iptables still mentions %s:\n%s", chain, out)
+	}
+	if _, err := exec.Command("ip", "link", "show", is.Network.Bridge()).CombinedOutput(); err == nil {
+		t.Fatalf("bridge %s still exists", is.Network.Bridge())
+	}
+}
