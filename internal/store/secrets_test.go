@@ -94,11 +94,74 @@ func noSecretInFiles(t *testing.T, db string) {
 
 func openIn(t *testing.T, dir string) Store {
 	t.Helper()
-	s, err := Open(context.Background(), "", dir)
+	return openDSNIn(t, "", dir)
+}
+
+// openDSNIn opens dsn with its secret key in dir.
+func openDSNIn(t *testing.T, dsn, dir string) Store {
+	t.Helper()
+	s, err := Open(context.Background(), dsn, dir)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	return s
+}
+
+// eachEngineIn runs fn on both engines with a fresh database whose DSN
+// reopens it and a data directory for the key.
+func eachEngineIn(t *testing.T, fn func(t *testing.T, dsn, dir string)) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			dsn := newTestDSN(t, engine)
+			if engine == "sqlite" {
+				dsn = filepath.Join(dir, "berth.db")
+			}
+			fn(t, dsn, dir)
+		})
+	}
+}
+
+// rawSecrets are the stored forms of every secret column, as SQL reads them.
+func rawSecrets(t *testing.T, st Store) []string {
+	t.Helper()
+	s := st.(*sqlStore)
+	ctx := context.Background()
+	var out []string
+	for _, q := range []string{`SELECT spec FROM components`, `SELECT password FROM registries`, `SELECT key_pem FROM certificates`} {
+		rows, err := s.r().query(ctx, q)
+		vals, err := collect(rows, err, func(r rowScanner) (string, error) {
+			var v string
+			return v, r.Scan(&v)
+		})
+		must(t, err)
+		out = append(out, vals...)
+	}
+	return out
+}
+
+// noSecretInColumns checks what a database dump would show: no secret in
+// clear, each sealed with key id.
+func noSecretInColumns(t *testing.T, st Store, id string) {
+	t.Helper()
+	for _, v := range rawSecrets(t, st) {
+		for _, sec := range allSecrets {
+			if strings.Contains(v, sec) {
+				t.Errorf("a stored column holds %q in clear: %s", sec, v)
+			}
+		}
+		if !strings.Contains(v, sealedPrefix+id+":") {
+			t.Errorf("a stored column is not sealed with key %s: %s", id, v)
+		}
+	}
+}
+
+func keyID(t *testing.T, dir string) string {
+	t.Helper()
+	k, err := readKeyFile(filepath.Join(dir, secretKeyFile))
+	must(t, err)
+	return k.id
 }
 
 func fileMode(t *testing.T, path string) os.FileMode {
@@ -131,51 +194,59 @@ func TestSecretsSealedAtRest(t *testing.T) {
 // were sealed and checks that the next start seals them and leaves no
 // copy of the plaintext in the files.
 func TestPlaintextRowsSealedAtStart(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "berth.db")
-	old, err := Open(context.Background(), db, "")
-	must(t, err)
-	writeSecrets(t, old)
-	must(t, old.Close())
-	if !bytes.Contains(fileBytes(t, db), []byte(envSecret)) {
-		t.Fatal("the store without a key should have written plaintext (test premise)")
-	}
+	eachEngineIn(t, func(t *testing.T, dsn, dir string) {
+		old, err := Open(context.Background(), dsn, "")
+		must(t, err)
+		writeSecrets(t, old)
+		must(t, old.Close())
+		if old.Dialect() == "sqlite" && !bytes.Contains(fileBytes(t, dsn), []byte(envSecret)) {
+			t.Fatal("the store without a key should have written plaintext (test premise)")
+		}
 
-	s := openIn(t, dir)
-	defer s.Close()
-	checkSecrets(t, s)
-	noSecretInFiles(t, db)
+		s := openDSNIn(t, dsn, dir)
+		defer s.Close()
+		checkSecrets(t, s)
+		noSecretInColumns(t, s, keyID(t, dir))
+		if s.Dialect() == "sqlite" {
+			noSecretInFiles(t, dsn)
+		}
+	})
 }
 
 func TestRotateSecretKey(t *testing.T) {
-	dir := t.TempDir()
-	s := openIn(t, dir)
-	writeSecrets(t, s)
-	oldKey, err := os.ReadFile(filepath.Join(dir, secretKeyFile))
-	must(t, err)
+	eachEngineIn(t, func(t *testing.T, dsn, dir string) {
+		s := openDSNIn(t, dsn, dir)
+		writeSecrets(t, s)
+		noSecretInColumns(t, s, keyID(t, dir))
+		oldKey, err := os.ReadFile(filepath.Join(dir, secretKeyFile))
+		must(t, err)
 
-	must(t, RotateSecretKey(context.Background(), s))
-	newKey, err := os.ReadFile(filepath.Join(dir, secretKeyFile))
-	must(t, err)
-	if bytes.Equal(oldKey, newKey) {
-		t.Fatal("RotateSecretKey kept the key file")
-	}
-	if _, err := os.Stat(filepath.Join(dir, pendingKeyFile)); !os.IsNotExist(err) {
-		t.Errorf("%s is left after a rotation: %v", pendingKeyFile, err)
-	}
-	checkSecrets(t, s)
-	noSecretInFiles(t, filepath.Join(dir, "berth.db"))
-	must(t, s.Close())
+		must(t, RotateSecretKey(context.Background(), s))
+		newKey, err := os.ReadFile(filepath.Join(dir, secretKeyFile))
+		must(t, err)
+		if bytes.Equal(oldKey, newKey) {
+			t.Fatal("RotateSecretKey kept the key file")
+		}
+		if _, err := os.Stat(filepath.Join(dir, pendingKeyFile)); !os.IsNotExist(err) {
+			t.Errorf("%s is left after a rotation: %v", pendingKeyFile, err)
+		}
+		checkSecrets(t, s)
+		noSecretInColumns(t, s, keyID(t, dir))
+		if s.Dialect() == "sqlite" {
+			noSecretInFiles(t, dsn)
+		}
+		must(t, s.Close())
 
-	// The old key opens nothing any more: a leaked copy of it is useless.
-	must(t, os.WriteFile(filepath.Join(dir, secretKeyFile), oldKey, 0o600))
-	if _, err := Open(context.Background(), "", dir); err == nil || !strings.Contains(err.Error(), "secret.key") {
-		t.Errorf("Open with the rotated-out key: %v, want an error naming secret.key", err)
-	}
-	must(t, os.WriteFile(filepath.Join(dir, secretKeyFile), newKey, 0o600))
-	s = openIn(t, dir)
-	defer s.Close()
-	checkSecrets(t, s)
+		// The old key opens nothing any more: a leaked copy of it is useless.
+		must(t, os.WriteFile(filepath.Join(dir, secretKeyFile), oldKey, 0o600))
+		if _, err := Open(context.Background(), dsn, dir); err == nil || !strings.Contains(err.Error(), "secret.key") {
+			t.Errorf("Open with the rotated-out key: %v, want an error naming secret.key", err)
+		}
+		must(t, os.WriteFile(filepath.Join(dir, secretKeyFile), newKey, 0o600))
+		s = openDSNIn(t, dsn, dir)
+		defer s.Close()
+		checkSecrets(t, s)
+	})
 }
 
 // TestInterruptedRotationFinishesAtStart leaves the new key written but the
