@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/berth-platform/berth/internal/model"
 )
@@ -51,5 +52,36 @@ func TestDomainClaims(t *testing.T) {
 		// A deleted team's claims go with it.
 		must(t, s.DeleteTeam(bg, "blog"))
 		must(t, s.ClaimDomains(bg, "shop", []string{"x.blog.example"}))
+	})
+}
+
+// Rules made before domains had owners: migration 0004 gives each domain
+// to the team of its oldest rule.
+func TestDomainClaimsMigrationBackfill(t *testing.T) {
+	eachEngine(t, func(t *testing.T, s Store, dsn string) {
+		fixture(t, s, "shop", "web", "api")
+		fixture(t, s, "blog", "web", "api")
+		old := time.Now().Add(-time.Hour)
+		must(t, s.CreateHTTPRule(bg, &model.HTTPRule{Team: "shop", Domain: "x.example", Path: "/", Component: "api", Port: 80, Weight: 1}))
+		must(t, s.CreateHTTPRule(bg, &model.HTTPRule{Team: "blog", Domain: "x.example", Path: "/", Component: "api", Port: 80, Weight: 1, CreatedAt: old}))
+		must(t, s.CreateHTTPRule(bg, &model.HTTPRule{Team: "shop", Domain: "y.example", Path: "/", Component: "api", Port: 80, Weight: 1}))
+		// Back to schema 3, as a server from before would have left it.
+		sq := s.(*sqlStore)
+		must(t, sq.tx(bg, func(h handle) error {
+			if _, err := h.exec(bg, `DROP TABLE domain_claims`); err != nil {
+				return err
+			}
+			_, err := h.exec(bg, `DELETE FROM schema_migrations WHERE version = 4`)
+			return err
+		}))
+		must(t, s.Close())
+		s2 := openTestStore(t, dsn)
+		for domain, want := range map[string]string{"x.example": "blog", "y.example": "shop"} {
+			c, err := s2.GetDomainClaim(bg, domain)
+			must(t, err)
+			if c.Team != want {
+				t.Errorf("%s after the migration: %s, want %s", domain, c.Team, want)
+			}
+		}
 	})
 }
