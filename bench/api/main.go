@@ -70,8 +70,17 @@ func start(bin, data, database string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The API is measured alone: no containers run, none are pulled.
-	args := []string{"server", "--runtime", "none", "--data", data, "--listen", addr}
+	// The API is measured alone: no containers run, none are pulled. The
+	// gateway gets loopback ports of its own (another berth may hold :80).
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	httpsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"server", "--runtime", "none", "--data", data, "--listen", addr, "--http", httpAddr, "--https", httpsAddr}
 	if database != "" {
 		args = append(args, "--database", database)
 	}

@@ -63,7 +63,7 @@ func TestStartupFailureNamesPhaseAndLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	out, err := exec.Command(berthBin, "server", "--runtime", "none", "--data", data, "--listen", ln.Addr().String()).CombinedOutput()
+	out, err := exec.Command(berthBin, append([]string{"server", "--runtime", "none", "--data", data, "--listen", ln.Addr().String()}, ownGatewayPorts(t)...)...).CombinedOutput()
 	if err == nil {
 		t.Fatalf("berth started on a busy port:\n%s", out)
 	}
@@ -72,13 +72,13 @@ func TestStartupFailureNamesPhaseAndLog(t *testing.T) {
 		t.Fatalf("output lacks %q:\n%s", want, out)
 	}
 
-	out, err = exec.Command(berthBin, "server", "--runtime", "none", "--data", t.TempDir(), "--listen", freePort(t), "--database", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2").CombinedOutput()
+	out, err = exec.Command(berthBin, append([]string{"server", "--runtime", "none", "--data", t.TempDir(), "--listen", freePort(t), "--database", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"}, ownGatewayPorts(t)...)...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "ERROR: store failed to start: ") {
 		t.Fatalf("want a store phase error, got %v:\n%s", err, out)
 	}
 
 	data = t.TempDir()
-	out, err = exec.Command(berthBin, "server", "--data", data, "--listen", freePort(t), "--containerd-address", "/nonexistent/containerd.sock").CombinedOutput()
+	out, err = exec.Command(berthBin, append([]string{"server", "--data", data, "--listen", freePort(t), "--containerd-address", "/nonexistent/containerd.sock"}, ownGatewayPorts(t)...)...).CombinedOutput()
 	want = "ERROR: containerd failed to start: "
 	if err == nil || !strings.Contains(string(out), want) || !strings.Contains(string(out), filepath.Join(data, "logs", "containerd.log")) {
 		t.Fatalf("want %q naming the containerd log, got %v:\n%s", want, err, out)
@@ -86,7 +86,7 @@ func TestStartupFailureNamesPhaseAndLog(t *testing.T) {
 
 	// Two servers on one data directory would corrupt it.
 	s := startServer(t)
-	out, err = exec.Command(berthBin, "server", "--runtime", "none", "--data", s.data, "--listen", freePort(t)).CombinedOutput()
+	out, err = exec.Command(berthBin, append([]string{"server", "--runtime", "none", "--data", s.data, "--listen", freePort(t)}, ownGatewayPorts(t)...)...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "ERROR: data directory failed to start: another berth server") {
 		t.Fatalf("want a data directory error, got %v:\n%s", err, out)
 	}
@@ -97,7 +97,7 @@ func TestHealthzIsNotReadyBeforePhases(t *testing.T) {
 	// phase listens before the worker starts, so poll from the first moment.
 	s := &server{t: t, data: t.TempDir(), addr: freePort(t)}
 	s.url = "http://" + s.addr
-	cmd := exec.Command(berthBin, "server", "--runtime", "none", "--data", s.data, "--listen", s.addr)
+	cmd := exec.Command(berthBin, append([]string{"server", "--runtime", "none", "--data", s.data, "--listen", s.addr}, ownGatewayPorts(t)...)...)
 	buf := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
 	start := time.Now()

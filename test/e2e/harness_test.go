@@ -85,6 +85,13 @@ func freePort(t *testing.T) string {
 }
 
 // startServer starts berth on a fresh data directory and waits for /healthz.
+// ownGatewayPorts are gateway flags for a server a test starts by hand:
+// loopback ports of its own, never :80/:443, which another berth on the
+// machine may hold.
+func ownGatewayPorts(t *testing.T) []string {
+	return []string{"--http", freePort(t), "--https", freePort(t)}
+}
+
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
 	if !hasFlag(extra, "--runtime") {
