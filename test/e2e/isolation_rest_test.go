@@ -281,6 +281,8 @@ func TestAtRestInstanceLogsArePrivate(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// The deploy's task and events keep no copy of the value in clear.
+	noClearSecrets(t, s.data)
 	logs, _ := filepath.Glob(filepath.Join(s.data, "logs", "instances", "*", "*.log"))
 	if len(logs) == 0 {
 		t.Fatal("no instance log under DATA/logs/instances")
