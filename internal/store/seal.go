@@ -13,8 +13,9 @@ import (
 )
 
 // sealSpec seals the secrets of a component's spec: the values of secret
-// envs and the source's password and SSH key. It copies what it changes,
-// so the caller's component keeps its plaintext.
+// envs, the source's password and SSH key, and the keys berth hands out for
+// it (webhook secret, endpoint key). It copies what it changes, so the
+// caller's component keeps its plaintext.
 func (k *keyring) sealSpec(sp *componentSpec) error {
 	return k.mapSpec(sp, k.seal)
 }
@@ -50,6 +51,13 @@ func (k *keyring) mapSpec(sp *componentSpec, fn func(string) (string, error)) er
 		}
 		sp.Source = &src
 	}
+	var err error
+	if sp.WebhookSecret, err = fn(sp.WebhookSecret); err != nil {
+		return fmt.Errorf("webhook secret: %w", err)
+	}
+	if sp.EndpointKey, err = fn(sp.EndpointKey); err != nil {
+		return fmt.Errorf("endpoint key: %w", err)
+	}
 	return nil
 }
 
@@ -60,6 +68,9 @@ func (k *keyring) specCurrent(sp *componentSpec) bool {
 		if e.Secret && !k.sealedWithCurrent(e.Value) {
 			return false
 		}
+	}
+	if !k.sealedWithCurrent(sp.WebhookSecret) || !k.sealedWithCurrent(sp.EndpointKey) {
+		return false
 	}
 	return sp.Source == nil || (k.sealedWithCurrent(sp.Source.Password) && k.sealedWithCurrent(sp.Source.SSHKey))
 }

@@ -19,9 +19,11 @@ const (
 	sshSecret  = "ssh-key-value-7f3a"
 	regSecret  = "registry-password-7f3a"
 	certSecret = "-----BEGIN PRIVATE KEY-----cert-key-7f3a"
+	hookSecret = "webhook-secret-7f3a"
+	epSecret   = "endpoint-key-7f3a"
 )
 
-var allSecrets = []string{envSecret, gitSecret, sshSecret, regSecret, certSecret}
+var allSecrets = []string{envSecret, gitSecret, sshSecret, regSecret, certSecret, hookSecret, epSecret}
 
 // writeSecrets stores one secret of each kind in team t.
 func writeSecrets(t *testing.T, s Store) {
@@ -30,8 +32,9 @@ func writeSecrets(t *testing.T, s Store) {
 	must(t, s.CreateTeam(ctx, &model.Team{Name: "t"}))
 	must(t, s.CreateApp(ctx, &model.App{Team: "t", Name: "a"}))
 	c := &model.Component{Team: "t", App: "a", Alias: "web", Kind: model.KindSource,
-		Source: &model.Source{Type: "git", URL: "https://git.example.com/x.git", Username: "ci", Password: gitSecret, SSHKey: sshSecret},
-		Envs:   []model.Env{{Name: "TOKEN", Value: envSecret, Secret: true}, {Name: "PLAIN", Value: "visible"}}}
+		Source:        &model.Source{Type: "git", URL: "https://git.example.com/x.git", Username: "ci", Password: gitSecret, SSHKey: sshSecret},
+		Envs:          []model.Env{{Name: "TOKEN", Value: envSecret, Secret: true}, {Name: "PLAIN", Value: "visible"}},
+		WebhookSecret: hookSecret, EndpointKey: epSecret}
 	must(t, s.CreateComponent(ctx, c))
 	if c.Envs[0].Value != envSecret || c.Source.Password != gitSecret {
 		t.Fatalf("CreateComponent changed the caller's component: %+v %+v", c.Envs, c.Source)
@@ -49,6 +52,9 @@ func checkSecrets(t *testing.T, s Store) {
 	must(t, err)
 	if c.Envs[0].Value != envSecret || c.Envs[1].Value != "visible" || c.Source.Password != gitSecret || c.Source.SSHKey != sshSecret {
 		t.Errorf("component reads back envs %+v source %+v", c.Envs, c.Source)
+	}
+	if c.WebhookSecret != hookSecret || c.EndpointKey != epSecret {
+		t.Errorf("component reads back webhook secret %q endpoint key %q", c.WebhookSecret, c.EndpointKey)
 	}
 	all, err := s.ListAllComponents(ctx)
 	must(t, err)
