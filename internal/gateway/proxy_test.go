@@ -73,18 +73,6 @@ func backend(t *testing.T, h http.HandlerFunc) string {
 	return srv.Listener.Addr().String()
 }
 
-// closedAddr is a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // rawBackend answers every connection with serve, which gets the request
 // head as read; for instances that do what net/http would not.
 func rawBackend(t *testing.T, serve func(c net.Conn, head string)) string {
