@@ -363,14 +363,13 @@ func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, 
 		return v, err
 	}
 	log.Printf("build", "create build code job success: pushing to %s", ref)
-	codeDone := false
+	codeDone, stages := false, newCodeStages(pl.Stages)
 	res, err := b.Builder.Build(ctx, req, func(l buildkit.Line) {
-		// The first step of the last stage means the code stage is done.
-		if !codeDone && len(pl.Stages) > 1 && l.Kind == buildkit.LineStart && strings.HasPrefix(l.Step, "["+pl.Stages[len(pl.Stages)-1]+" ") {
+		log.Printf("build", "%s", l.Text)
+		if !codeDone && stages.done(l) {
 			codeDone = true
 			log.Printf("build", "code build success")
 		}
-		log.Printf("build", "%s", l.Text)
 	})
 	if err != nil {
 		return v, &Failure{Reason: "BuildFailed", Err: b.explain(err, pl)}
@@ -409,6 +408,9 @@ func (b *Builds) explain(err error, pl plan.Plan) error {
 		return err
 	}
 	msg := err.Error()
+	if hint := b.Registry.deniedHint(msg); hint != "" {
+		return fmt.Errorf("%w; %s", err, hint)
+	}
 	for _, img := range pl.Images {
 		if strings.Contains(msg, img) && (strings.Contains(msg, "not found") || strings.Contains(msg, "failed to resolve") ||
 			strings.Contains(msg, "failed to do request") || strings.Contains(msg, "no such host")) {

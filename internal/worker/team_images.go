@@ -182,3 +182,14 @@ func dockerfileImages(dockerfile []byte, args map[string]string) []dockerfileIma
 	}
 	return out
 }
+
+// deniedHint explains a build the hub refused a pull to: a reference the
+// Dockerfile check could not see (a base image's ONBUILD trigger, say)
+// named a repository outside the team's.
+func (r *ImageRegistry) deniedHint(msg string) string {
+	if !r.isHub() || !strings.Contains(msg, r.host()+"/") || !strings.Contains(msg, "insufficient_scope") {
+		return ""
+	}
+	return "the hub refused the pull: a build may only use hub repositories of its own team or the platform's base images (" +
+		hub.PlatformNamespace + "/base-...), and one it names (maybe through a base image's ONBUILD) is not one of those"
+}

@@ -90,3 +90,14 @@ func TestDockerfileImagesRefusesAnotherTeamsHubImage(t *testing.T) {
 		t.Errorf("own images, base images and stages: %v", err)
 	}
 }
+
+func TestDeniedHintNamesTheRule(t *testing.T) {
+	r := testHubRegistry()
+	msg := "failed to resolve source metadata for " + testHub + "/bank/secret:v1: pull access denied: insufficient_scope: authorization failed"
+	if h := r.deniedHint(msg); !strings.Contains(h, "its own team") || !strings.Contains(h, "ONBUILD") {
+		t.Errorf("hint %q", h)
+	}
+	if h := r.deniedHint("failed to resolve source metadata for docker.io/library/nginx: insufficient_scope"); h != "" {
+		t.Errorf("another registry got a hub hint: %q", h)
+	}
+}

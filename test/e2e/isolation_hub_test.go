@@ -95,7 +95,7 @@ func TestHubImagesStayInTheirTeam(t *testing.T) {
 	git.Commit(work, "hidden", map[string]string{"Dockerfile": "FROM " + onbuild + "\nCMD [\"sleep\", \"3600\"]\n"})
 	ev, log = s.build("steal", nil)
 	if ev["status"] != "failure" || strings.Contains(log, "Build success") ||
-		!strings.Contains(log, "bank/secret") || !strings.Contains(log, "insufficient_scope") {
+		!strings.Contains(log, "bank/secret") || !strings.Contains(log, "may only use hub repositories of its own team") {
 		t.Errorf("build whose ONBUILD copies from bank's image: %v\n%s", ev, log)
 	}
 
