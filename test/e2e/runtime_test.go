@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/berth-platform/berth/internal/runtime/cninetwork"
+	"github.com/berth-platform/berth/internal/runtime/containerd"
 	"github.com/berth-platform/berth/internal/testimage"
 )
 
@@ -97,12 +98,14 @@ func runtimeFlags(t *testing.T, dataDir func() string) []string {
 		for i := len(targets) - 1; i >= 0; i-- {
 			_ = syscall.Unmount(targets[i], syscall.MNT_DETACH)
 		}
-		// The bridge, its masquerade rules and address leases.
-		if n, err := cninetwork.New(cninetwork.Config{Bridge: bridge, Subnet: subnet, StateDir: filepath.Join(data, "runtime", "cni")}); err == nil {
+		// The teams' bridges, their masquerade and isolation rules and
+		// address leases, and the containers' bundle directory.
+		if n, err := cninetwork.NewTeamNetworks(context.Background(), cninetwork.TeamConfig{Bridge: bridge, Subnet: subnet, StateDir: filepath.Join(data, "runtime", "cni")}); err == nil {
 			if err := n.Destroy(context.Background()); err != nil {
-				t.Errorf("remove the test network: %v", err)
+				t.Errorf("remove the test networks: %v", err)
 			}
 		}
+		_ = os.RemoveAll(containerd.BundleStateDir(data))
 		_ = exec.Command("ip", "link", "del", link).Run()
 		if err := os.RemoveAll(data); err != nil {
 			t.Errorf("remove the data directory: %v", err)

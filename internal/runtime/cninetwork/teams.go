@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -146,13 +147,25 @@ func (t *TeamNetworks) Networks() []*Network {
 	return out
 }
 
-// Destroy removes every team network and the isolation chain (uninstall
-// and tests).
+// Destroy removes every team network of the range, prepared by this
+// process or an earlier one, and the isolation chain (uninstall and
+// tests).
 func (t *TeamNetworks) Destroy(ctx context.Context) error {
 	var errs []error
-	for _, n := range t.Networks() {
+	for i := range t.blocks() {
+		bridge := t.bridgeName(i)
+		n := &Network{cfg: Config{Name: "berth-" + bridge, Bridge: bridge, StateDir: filepath.Join(t.cfg.StateDir, bridge)}}
+		if _, err := os.Stat(n.cfg.StateDir); err != nil {
+			if _, lerr := net.InterfaceByName(bridge); lerr != nil {
+				continue // never used
+			}
+		}
 		errs = append(errs, n.Destroy(ctx))
+		_ = os.Remove(n.cfg.StateDir)
 	}
+	t.mu.Lock()
+	t.nets = map[int]*Network{}
+	t.mu.Unlock()
 	errs = append(errs, t.removeChain(ctx))
 	return errors.Join(errs...)
 }

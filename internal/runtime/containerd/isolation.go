@@ -125,15 +125,24 @@ func isHostAddress(ip net.IP) bool {
 	return false
 }
 
-// bundleStateDir is where a supervised containerd keeps the containers'
-// bundles: outside the data directory, which is private (0700), because
-// runc mounts a user-namespaced container's root file system as the
-// container's mapped root and must be able to walk to it. Bundles are
-// runtime state and belong under /run anyway.
-func bundleStateDir(dataDir string) (string, error) {
+// BundleStateDir is where a supervised containerd keeps the containers'
+// bundles for the data directory dataDir: outside it, as the data
+// directory is private (0700) and runc mounts a user-namespaced
+// container's root file system as the container's mapped root, which must
+// be able to walk there. Bundles are runtime state and belong under /run
+// anyway.
+func BundleStateDir(dataDir string) string {
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
 	sum := sha256.Sum256([]byte(dataDir))
-	dir := filepath.Join("/run/berth", hex.EncodeToString(sum[:6]))
-	for _, d := range []string{"/run/berth", dir} {
+	return filepath.Join("/run/berth", hex.EncodeToString(sum[:6]))
+}
+
+// bundleStateDir makes BundleStateDir and its parent searchable (0711).
+func bundleStateDir(dataDir string) (string, error) {
+	dir := BundleStateDir(dataDir)
+	for _, d := range []string{filepath.Dir(dir), dir} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return "", fmt.Errorf("containerd state directory: %w", err)
 		}
