@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -58,8 +59,9 @@ type endpointWatcher struct {
 	mu     sync.Mutex
 	health map[string]*endpointHealth
 	order  []string
-	// refused holds why the guard refused an endpoint, by endpoint.
-	refused map[string]string
+	// refused holds why an endpoint is not dialled (the guard refused
+	// its address, or its name does not resolve), by endpoint.
+	refused map[string]error
 	// healthy is read on every gateway request.
 	healthy atomic.Pointer[[]string]
 }
@@ -257,13 +259,13 @@ func checkEndpoint(ctx context.Context, guard *netguard.Policy, p *model.Probe, 
 // the guard resolves them now: the gateway and the service addresses
 // dial these, never a name that could resolve elsewhere by then. It
 // returns why the others were refused.
-func (w *endpointWatcher) resolveHealthy(ctx context.Context, healthy []string) ([]string, map[string]string) {
+func (w *endpointWatcher) resolveHealthy(ctx context.Context, healthy []string) ([]string, map[string]error) {
 	var out []string
-	refused := map[string]string{}
+	refused := map[string]error{}
 	for _, ep := range healthy {
 		addrs, err := w.guard.Resolve(ctx, ep)
 		if err != nil {
-			refused[ep] = err.Error()
+			refused[ep] = err
 			continue
 		}
 		for _, a := range addrs {
@@ -288,8 +290,8 @@ func (w *endpointWatcher) publish(ctx context.Context, expose func(context.Conte
 	healthy, refused := w.resolveHealthy(ctx, healthy)
 	w.mu.Lock()
 	for ep, why := range refused {
-		if w.refused[ep] != why { // once, not every round
-			slog.Warn("thirdparty endpoint refused", "component", w.component.Alias, "endpoint", ep, "err", why)
+		if was := w.refused[ep]; was == nil || was.Error() != why.Error() { // once, not every round
+			slog.Warn("thirdparty endpoint not dialled", "component", w.component.Alias, "endpoint", ep, "err", why)
 		}
 	}
 	w.refused = refused
@@ -337,9 +339,13 @@ func (tp *ThirdParty) Instances(c *model.Component) []model.Instance {
 		h := w.health[ep]
 		in := model.Instance{ID: ep, Address: ep, Status: model.InstanceRunning, Reason: "Healthy", Message: "the health check passes"}
 		switch {
-		case w.refused[ep] != "":
-			in.Status, in.Reason, in.Message = model.InstanceUnhealthy, "EndpointNotAllowed", w.refused[ep]
-			in.Advice = "point the endpoint at the service's own address, not at berth's host or internal networks"
+		case w.refused[ep] != nil:
+			in.Status, in.Reason, in.Message = model.InstanceUnhealthy, "LookupFailed", w.refused[ep].Error()
+			in.Advice = "check that the endpoint's host name resolves on berth's machine"
+			if errors.As(w.refused[ep], new(*netguard.Error)) {
+				in.Reason = "EndpointNotAllowed"
+				in.Advice = "point the endpoint at the service's own address, not at berth's host or internal networks"
+			}
 		case c.Readiness == nil:
 			in.Reason, in.Message = "NotChecked", "no health check is set: the endpoint counts as healthy"
 			in.Advice = "set a health check (readiness) so that berth stops sending traffic to an endpoint that is down"
