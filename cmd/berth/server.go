@@ -55,6 +55,7 @@ A phase that fails stops the server with a line naming the log to read.`,
 	f.IntVar(&cfg.KeepVersions, "keep-versions", 5, "versions kept per component (older ones and their images are collected)")
 	f.DurationVar(&cfg.BuildTimeout, "build-timeout", 30*time.Minute, "default time limit of a build")
 	f.StringVar(&cfg.ImageMirror, "image-mirror", envOr("BERTH_IMAGE_MIRROR", ""), "registry mirror prefix for the official base images (e.g. mirror.example.com/library)")
+	f.StringArrayVar(&cfg.RegistryMirrors, "registry-mirror", nil, "pull a registry's images through a mirror in builds, HOST=MIRROR (repeatable; e.g. docker.io=mirror.example.com for a Dockerfile's FROM)")
 	f.StringArrayVar(&cfg.BaseImages, "base-image", nil, "builder and runner image of a language, LANG=BUILDER[,RUNNER] (repeatable; default the official images, or the hub's offline ones once prepared)")
 	f.StringVar(&cfg.BuildCA, "build-ca", "", "PEM bundle builds trust when they download (default the host's /etc/ssl/certs/ca-certificates.crt)")
 	f.StringArrayVar(&cfg.BuildEnv, "build-env", nil, "NAME=value every build gets (repeatable); GOPROXY, NPM_CONFIG_REGISTRY... are passed from berth's environment too")

@@ -48,6 +48,32 @@ func imageRegistry(cfg Config, h *hub.Hub, host string) *worker.ImageRegistry {
 		Collect: func(ctx context.Context) error { _, err := h.GarbageCollect(ctx); return err }}
 }
 
+// registryMirrors reads HOST=MIRROR[,MIRROR] pairs (the seed's docker.io
+// mirror case) into BuildKit's registry configuration.
+func registryMirrors(pairs []string) ([]buildkit.RegistryConfig, error) {
+	byHost := map[string][]string{}
+	var hosts []string
+	for _, p := range pairs {
+		host, list, ok := strings.Cut(p, "=")
+		if !ok || host == "" || list == "" {
+			return nil, fmt.Errorf("--registry-mirror %q: want HOST=MIRROR, e.g. docker.io=mirror.example.com", p)
+		}
+		if _, seen := byHost[host]; !seen {
+			hosts = append(hosts, host)
+		}
+		for m := range strings.SplitSeq(list, ",") {
+			if m = strings.TrimSpace(m); m != "" {
+				byHost[host] = append(byHost[host], m)
+			}
+		}
+	}
+	out := make([]buildkit.RegistryConfig, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, buildkit.RegistryConfig{Host: h, Mirrors: byHost[h]})
+	}
+	return out, nil
+}
+
 // startBuildKit runs berth's own buildkitd, or checks the one named by
 // --buildkit-address, and returns the builder and a stop function.
 func startBuildKit(ctx context.Context, cfg Config, dir *dataDir, reg *worker.ImageRegistry) (*buildkit.Builder, func(), string, error) {
@@ -57,6 +83,11 @@ func startBuildKit(ctx context.Context, cfg Config, dir *dataDir, reg *worker.Im
 		insecure = append(insecure, reg.Prefix)
 		regs = append(regs, buildkit.RegistryConfig{Host: reg.Prefix, PlainHTTP: true})
 	}
+	mirrors, err := registryMirrors(cfg.RegistryMirrors)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	regs = append(regs, mirrors...)
 	if cfg.BuildKitAddress != "" {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

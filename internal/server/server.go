@@ -63,6 +63,10 @@ type Config struct {
 	BuildTimeout time.Duration
 	// ImageMirror prefixes official base images (a registry mirror).
 	ImageMirror string
+	// RegistryMirrors are BuildKit's mirrors per registry host, as
+	// HOST=MIRROR (docker.io=mirror.example.com): a user Dockerfile's FROM
+	// is pulled through them.
+	RegistryMirrors []string
 	// BuildEnv are NAME=value pairs every build gets.
 	BuildEnv []string
 	// BaseImages override builder and runner images per language

@@ -411,11 +411,8 @@ func (b *Builds) explain(err error, pl plan.Plan) error {
 	if hint := b.Registry.deniedHint(msg); hint != "" {
 		return fmt.Errorf("%w; %s", err, hint)
 	}
-	for _, img := range pl.Images {
-		if strings.Contains(msg, img) && (strings.Contains(msg, "not found") || strings.Contains(msg, "failed to resolve") ||
-			strings.Contains(msg, "failed to do request") || strings.Contains(msg, "no such host")) {
-			return fmt.Errorf("%w; the base image %s cannot be pulled: on a machine without internet run `berth images prepare` to put offline base images into the hub, or set the server's --image-mirror", err, img)
-		}
+	if f := pullFailed(err, pl); f != nil {
+		return f
 	}
 	return err
 }
