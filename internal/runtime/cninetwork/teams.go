@@ -39,7 +39,7 @@ type TeamConfig struct {
 	// shortened to fit the 15-byte limit of device names.
 	Bridge string
 	// Subnet is the whole IPv4 range; each team gets one block of it
-	// (/24 blocks of a /16, /28 blocks of a /24).
+	// (see teamPrefix: /24 blocks of a /16 or a /20, /28 of a /24).
 	Subnet string
 	// StateDir holds one directory of IPAM leases and CNI cache per team.
 	StateDir string
@@ -61,7 +61,7 @@ func NewTeamNetworks(ctx context.Context, cfg TeamConfig) (*TeamNetworks, error)
 	if ones > 26 {
 		return nil, fmt.Errorf("cninetwork: subnet %s is too small to split per team; give at least a /26 (a /16 gives 256 teams of 253 instances)", supernet)
 	}
-	t := &TeamNetworks{cfg: cfg, supernet: supernet, prefix: min(ones+8, 28),
+	t := &TeamNetworks{cfg: cfg, supernet: supernet, prefix: teamPrefix(ones),
 		chain: "BERTH-ISO-" + shorten(cfg.Bridge, 15), nets: map[int]*Network{}}
 	if err := t.checkFree(); err != nil {
 		return nil, err
@@ -70,6 +70,16 @@ func NewTeamNetworks(ctx context.Context, cfg TeamConfig) (*TeamNetworks, error)
 		return nil, err
 	}
 	return t, nil
+}
+
+// teamPrefix is the size of each team's block in a range of /ones: a /24
+// (253 instances) while that leaves at least 16 teams, at most 1024 blocks,
+// and 16 smaller blocks of a range under /20.
+func teamPrefix(ones int) int {
+	if ones <= 20 {
+		return min(24, ones+10)
+	}
+	return min(ones+4, 28)
 }
 
 // checkFree refuses a range that overlaps an address of the host, except
@@ -152,13 +162,17 @@ func (t *TeamNetworks) Networks() []*Network {
 // tests).
 func (t *TeamNetworks) Destroy(ctx context.Context) error {
 	var errs []error
+	links := map[string]bool{}
+	if ifaces, err := net.Interfaces(); err == nil {
+		for _, iface := range ifaces {
+			links[iface.Name] = true
+		}
+	}
 	for i := range t.blocks() {
 		bridge := t.bridgeName(i)
 		n := &Network{cfg: Config{Name: "berth-" + bridge, Bridge: bridge, StateDir: filepath.Join(t.cfg.StateDir, bridge)}}
-		if _, err := os.Stat(n.cfg.StateDir); err != nil {
-			if _, lerr := net.InterfaceByName(bridge); lerr != nil {
-				continue // never used
-			}
+		if _, err := os.Stat(n.cfg.StateDir); err != nil && !links[bridge] {
+			continue // never used
 		}
 		errs = append(errs, n.Destroy(ctx))
 		_ = os.Remove(n.cfg.StateDir)
