@@ -1,12 +1,15 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/berth-platform/berth/internal/hub"
 	"github.com/berth-platform/berth/internal/model"
+	"github.com/berth-platform/berth/internal/runtime"
+	"github.com/berth-platform/berth/internal/store"
 )
 
 const testHub = "127.0.0.1:7070"
@@ -99,5 +102,42 @@ func TestDeniedHintNamesTheRule(t *testing.T) {
 	}
 	if h := r.deniedHint("failed to resolve source metadata for docker.io/library/nginx: insufficient_scope"); h != "" {
 		t.Errorf("another registry got a hub hint: %q", h)
+	}
+}
+
+// recordingDriver records what Apply is handed; nothing else is called.
+type recordingDriver struct {
+	runtime.Driver
+	applied []runtime.ComponentSpec
+}
+
+func (d *recordingDriver) Apply(_ context.Context, spec runtime.ComponentSpec) error {
+	d.applied = append(d.applied, spec)
+	return nil
+}
+
+// The reconciler refuses, at pull time, a stored component naming another
+// team's hub image (one written before the API's rule, say), and runs the
+// team's own with the team's credential, never the internal one.
+func TestReconcilerPullsWithTheTeamsCredential(t *testing.T) {
+	st, err := store.Open(context.Background(), "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	drv := &recordingDriver{}
+	r := NewReconciler(st, drv)
+	r.Registry = testHubRegistry()
+	c := &model.Component{ID: "cmp-1", Team: "shop", App: "web", Alias: "thief", Kind: model.KindImage,
+		Image: testHub + "/bank/secret:v1", Desired: model.DesiredRunning, DeployVersion: 1, Instances: 1}
+	if err := r.Apply(context.Background(), c, nil); !errors.Is(err, hub.ErrImageNotAllowed) || len(drv.applied) > 0 {
+		t.Fatalf("bank's image for shop: %v, %d applies; want refused before the runtime", err, len(drv.applied))
+	}
+	c.Image = testHub + "/shop/web:v1"
+	if err := r.Apply(context.Background(), c, nil); err != nil || len(drv.applied) != 1 {
+		t.Fatalf("shop's own image: %v", err)
+	}
+	if a := drv.applied[0].Registry; a == nil || a.Username != "pull/shop" || a.Password == "internal" {
+		t.Fatalf("shop's own image pulled with %+v, want shop's pull credential", a)
 	}
 }
