@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -88,11 +87,14 @@ func (s *sqlStore) useSecretKey(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("seal stored secrets: %w", err)
 	}
+	if k.pending() {
+		if err := k.finishRotation(); err != nil {
+			return err
+		}
+	}
 	if n > 0 {
 		slog.Info("sealed stored secrets with the secret key", "rows", n, "key", k.current.id)
-	}
-	if k.pending() {
-		return k.finishRotation()
+		return s.purgeOldPages(ctx)
 	}
 	return nil
 }
@@ -101,7 +103,8 @@ func (s *sqlStore) useSecretKey(ctx context.Context, dir string) error {
 // written to DATA/secret.key.new first, then every secret is resealed in
 // one transaction, then the file replaces DATA/secret.key. A crash at any
 // point leaves a database that the next start opens (and finishes the
-// rotation of). It is for stores opened from a data directory.
+// rotation of). It is for stores opened from a data directory, before they
+// serve anyone: the swap of keys is not synchronized with readers.
 func RotateSecretKey(ctx context.Context, st Store) error {
 	s, ok := st.(*sqlStore)
 	if !ok || s.keys == nil {
@@ -119,15 +122,18 @@ func RotateSecretKey(ctx context.Context, st Store) error {
 	s.keys = k
 	n, err := s.reseal(ctx)
 	if err != nil {
+		// The new key file stays: whether or not the commit landed, the
+		// next start holds both keys and finishes the rotation.
 		s.keys = old
-		_ = os.Remove(filepath.Join(old.dir, pendingKeyFile))
-		return fmt.Errorf("rotate the secret key: %w", err)
+		return fmt.Errorf("rotate the secret key (the next start finishes it with %s): %w", pendingKeyFile, err)
 	}
+	// Committed: from here on only the new key opens the database, so an
+	// error must not bring the old one back.
 	if err := k.finishRotation(); err != nil {
 		return err
 	}
 	slog.Info("rotated the secret key", "rows", n, "from", old.current.id, "to", next.id)
-	return nil
+	return s.purgeOldPages(ctx)
 }
 
 // reseal rewrites, in one transaction, every stored secret not sealed with
@@ -145,9 +151,6 @@ func (s *sqlStore) reseal(ctx context.Context) (int, error) {
 		}
 		return nil
 	})
-	if err == nil && n > 0 {
-		err = s.purgeOldPages(ctx)
-	}
 	return n, err
 }
 
