@@ -23,6 +23,9 @@ func (g *Gateway) serveTLS(srv *http.Server, ln net.Listener, cfg *tls.Config) {
 	srv1 := &http.Server{Handler: withTLSState(srv.Handler), Protocols: &protos, ConnContext: tlsStateContext,
 		ReadHeaderTimeout: srv.ReadHeaderTimeout, IdleTimeout: srv.IdleTimeout, ErrorLog: srv.ErrorLog}
 	g.servers = append(g.servers, srv1)
+	// Serve sets HTTP/2 up in srv's TLS config, which must not be the one
+	// the handshakes read meanwhile.
+	srv.TLSConfig = cfg.Clone()
 	go srv.Serve(h2)
 	go srv1.Serve(h1)
 	go func() {

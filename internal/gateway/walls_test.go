@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -372,5 +373,32 @@ func TestFramingScannerAnyReadSizes(t *testing.T) {
 	var s framingScanner
 	if n, err := s.scan([]byte(good)); n != len(good) || err != nil {
 		t.Fatalf("good stream: %d of %d, %v", n, len(good), err)
+	}
+}
+
+// The TLS listener's handshakes are the gateway's: h2 still reaches
+// net/http's HTTP/2 server, and HTTP/1.1 (read through the scanner) still
+// knows it came over TLS.
+func TestTLSListenerServesHTTP2AndHTTP1(t *testing.T) {
+	g := wallGateway(t, Config{})
+	for _, h2 := range []bool{true, false} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: h2}
+		if !h2 {
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		req, _ := http.NewRequest("GET", "https://"+g.HTTPSAddr()+"/x", nil)
+		req.Host = "app.test"
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var echo map[string]any
+		json.NewDecoder(resp.Body).Decode(&echo)
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+		wantProto := map[bool]string{true: "HTTP/2.0", false: "HTTP/1.1"}[h2]
+		if resp.StatusCode != 200 || resp.Proto != wantProto || echo["xfp"] != "https" {
+			t.Errorf("h2 %v: %s %s, forwarded proto %v", h2, resp.Proto, resp.Status, echo["xfp"])
+		}
 	}
 }
