@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -48,6 +49,11 @@ func (k *keyring) mapSpec(sp *componentSpec, fn func(string) (string, error)) er
 		if src.SSHKey, err = fn(src.SSHKey); err != nil {
 			return fmt.Errorf("source ssh key: %w", err)
 		}
+		if strings.HasPrefix(src.URL, sealedPrefix) || urlHasUser(src.URL) {
+			if src.URL, err = fn(src.URL); err != nil {
+				return fmt.Errorf("source url: %w", err)
+			}
+		}
 		sp.Source = &src
 	}
 	var err error
@@ -71,7 +77,22 @@ func (k *keyring) specCurrent(sp *componentSpec) bool {
 	if !k.sealedWithCurrent(sp.WebhookSecret) || !k.sealedWithCurrent(sp.EndpointKey) {
 		return false
 	}
-	return sp.Source == nil || (k.sealedWithCurrent(sp.Source.Password) && k.sealedWithCurrent(sp.Source.SSHKey))
+	if sp.Source == nil {
+		return true
+	}
+	urlCurrent := !urlHasUser(sp.Source.URL)
+	if strings.HasPrefix(sp.Source.URL, sealedPrefix) {
+		urlCurrent = k.sealedWithCurrent(sp.Source.URL)
+	}
+	return urlCurrent && k.sealedWithCurrent(sp.Source.Password) && k.sealedWithCurrent(sp.Source.SSHKey)
+}
+
+// urlHasUser reports whether a repository URL carries credentials
+// (https://user:token@host/...; a user name alone is often a token too),
+// which makes the whole URL a secret.
+func urlHasUser(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.User != nil && u.Scheme != "ssh"
 }
 
 // useSecretKey loads the keyring of dir into s and seals with its current

@@ -21,9 +21,11 @@ const (
 	certSecret = "-----BEGIN PRIVATE KEY-----cert-key-7f3a"
 	hookSecret = "webhook-secret-7f3a"
 	epSecret   = "endpoint-key-7f3a"
+	urlSecret  = "url-token-7f3a"
+	secretURL  = "https://ci:" + urlSecret + "@git.example.com/y.git"
 )
 
-var allSecrets = []string{envSecret, gitSecret, sshSecret, regSecret, certSecret, hookSecret, epSecret}
+var allSecrets = []string{envSecret, gitSecret, sshSecret, regSecret, certSecret, hookSecret, epSecret, urlSecret}
 
 // writeSecrets stores one secret of each kind in team t.
 func writeSecrets(t *testing.T, s Store) {
@@ -39,6 +41,8 @@ func writeSecrets(t *testing.T, s Store) {
 	if c.Envs[0].Value != envSecret || c.Source.Password != gitSecret {
 		t.Fatalf("CreateComponent changed the caller's component: %+v %+v", c.Envs, c.Source)
 	}
+	must(t, s.CreateComponent(ctx, &model.Component{Team: "t", App: "a", Alias: "inline", Kind: model.KindSource,
+		Source: &model.Source{Type: "git", URL: secretURL}}))
 	must(t, s.PutRegistry(ctx, &model.Registry{Team: "t", Host: "reg.example.com", Username: "u", Password: regSecret}))
 	must(t, s.CreateCertificate(ctx, &model.Certificate{Team: "t", Name: "c", CertPEM: "CERT", KeyPEM: certSecret,
 		Domains: []string{"x.example.com"}, NotAfter: time.Now().Add(time.Hour)}))
@@ -56,9 +60,14 @@ func checkSecrets(t *testing.T, s Store) {
 	if c.WebhookSecret != hookSecret || c.EndpointKey != epSecret {
 		t.Errorf("component reads back webhook secret %q endpoint key %q", c.WebhookSecret, c.EndpointKey)
 	}
+	inline, err := s.GetComponentByAlias(ctx, "t", "inline")
+	must(t, err)
+	if inline.Source.URL != secretURL {
+		t.Errorf("a URL with credentials reads back %q", inline.Source.URL)
+	}
 	all, err := s.ListAllComponents(ctx)
 	must(t, err)
-	if len(all) != 1 || all[0].Envs[0].Value != envSecret {
+	if len(all) != 2 || all[1].Envs[0].Value != envSecret {
 		t.Errorf("ListAllComponents reads back %+v", all)
 	}
 	r, err := s.GetRegistry(ctx, "t", "reg.example.com")
