@@ -133,6 +133,11 @@ func (a *API) putDomain(w http.ResponseWriter, r *http.Request) error {
 	if err := model.ValidateName("team", in.Team); err != nil {
 		return err
 	}
+	// The gateway serves a default domain for its component's team only,
+	// whoever holds a claim on it.
+	if teams := model.DefaultDomainTeams(d, a.baseDomain()); len(teams) > 0 && !slices.Contains(teams, in.Team) {
+		return invalidField("domain", "%s is a default domain (<component>-<port>-<team>.%s) of team %s; it cannot be given to another team", d, a.baseDomain(), strings.Join(teams, " or "))
+	}
 	claim := &model.DomainClaim{Domain: d, Team: in.Team, CreatedAt: time.Now().UTC()}
 	if err := a.store.PutDomainClaim(r.Context(), claim); err != nil {
 		if errors.Is(err, model.ErrNotFound) {

@@ -129,6 +129,9 @@ func TestDomainsBelongToOneTeam(t *testing.T) {
 		t.Errorf("beta's rule after the reassign: %d %s", wantTakenBy.Status, wantTakenBy.Body)
 	}
 	waitRouted(s, "http://a.example/", true)
+	if r := s.do(s.token, "PUT", "/api/v1/domains/b-c-80-beta.berth.test", map[string]any{"team": "alpha"}); r.Status != 422 {
+		t.Errorf("a default domain given to another team: %d %s", r.Status, r.Body)
+	}
 	if r := s.do(s.token, "PUT", "/api/v1/domains/x.example", map[string]any{"team": "nope"}); r.Status != 422 {
 		t.Errorf("reassign to a team that does not exist: %d %s", r.Status, r.Body)
 	}
