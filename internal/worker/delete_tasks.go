@@ -168,6 +168,9 @@ func (d *Deletes) removeComponents(ctx context.Context, team, app string, keepVo
 	order := startOrder(comps, deps)
 	slices.Reverse(order)
 	for i := range order {
+		if err := d.tasks.pause(ctx); err != nil {
+			return err
+		}
 		if err := d.removeComponent(ctx, &order[i], keepVolumes, log); err != nil {
 			return err
 		}

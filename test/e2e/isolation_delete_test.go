@@ -190,6 +190,39 @@ func TestDeleteTeamRemovesEverything(t *testing.T) {
 	}
 }
 
+// A team delete cut short by SIGKILL resumes when berth starts again and
+// finishes: the delete is a durable task, not a request that dies with
+// the server.
+func TestTeamDeleteResumesAfterSIGKILL(t *testing.T) {
+	s := startServer(t, "--debug-task-delay", "700ms")
+	setupShop(s)
+	for _, a := range []string{"a", "b", "c"} {
+		s.must(201, "POST", comps, map[string]any{"alias": a, "image": "nginx"})
+	}
+	var acc struct {
+		EventID string `json:"event_id"`
+	}
+	s.must(202, "DELETE", "/api/v1/teams/shop", nil).json(t, &acc)
+	time.Sleep(1000 * time.Millisecond) // one component gone, the next pausing
+	var comps0 struct{ Items []any }
+	s.must(200, "GET", comps, nil).json(t, &comps0)
+	if len(comps0.Items) == 0 || len(comps0.Items) == 3 {
+		t.Fatalf("%d components left before the kill; the test needs the delete halfway", len(comps0.Items))
+	}
+	s.kill()
+
+	s.args = slices.DeleteFunc(slices.Clone(s.args), func(a string) bool { return a == "--debug-task-delay" || a == "700ms" })
+	s.start()
+	ev := s.waitEvent(acc.EventID)
+	if ev["status"] != "success" {
+		t.Fatalf("resumed team delete: %v\n%s", ev, s.eventLog(acc.EventID))
+	}
+	if log := s.eventLog(acc.EventID); !strings.Contains(log, "berth restarted while this") {
+		t.Errorf("the event does not say it was resumed:\n%s", log)
+	}
+	s.must(404, "GET", "/api/v1/teams/shop", nil)
+}
+
 // waitGateway polls url through the gateway until it answers status.
 func waitGateway(s *server, url string, status int) {
 	s.t.Helper()
