@@ -61,6 +61,12 @@ func TestHubImagesStayInTheirTeam(t *testing.T) {
 	if r.Status != 422 || r.errorCode() != "image_not_allowed" || !strings.Contains(r.errorMessage(), "source.image") {
 		t.Errorf("re-tag of bank's image: %d %s", r.Status, r.Body)
 	}
+	// Shop's own hub image re-tags: pulled and pushed with shop's credentials.
+	s.mustAs(shopDev, 201, "POST", comps, map[string]any{"alias": "retag", "kind": "source", "cmd": []string{"sleep", "3600"},
+		"source": map[string]any{"type": "image", "image": own}})
+	if ev, log := s.build("retag", nil); ev["status"] != "success" || !strings.Contains(log, "re-tagged as "+s.addr+"/shop/retag:v1") {
+		t.Errorf("re-tag of shop's own hub image: %v\n%s", ev, log)
+	}
 	s.mustAs(shopDev, 201, "POST", comps, map[string]any{"alias": "mine", "image": own, "cmd": []string{"sleep", "3600"}, "memory": "16Mi"})
 	r = s.do(shopDev, "PATCH", comps+"/mine", map[string]any{"image": secret})
 	if r.Status != 422 || r.errorCode() != "image_not_allowed" || !strings.Contains(r.errorMessage(), "bank/secret") {
