@@ -24,7 +24,14 @@ type Auth struct {
 // ~/.docker/config.json and writes token seeds next to it; berth keeps
 // credentials in its store and must not touch the host user's Docker
 // configuration. Client-side token signing (GetTokenAuthority) is left
-// unimplemented, which makes buildkitd fetch tokens through FetchToken.
+// unimplemented, so buildkitd asks Credentials for the host and fetches
+// tokens itself (FetchToken serves clients that ask this side to).
+//
+// The answer depends on the host alone, not on the repository: one
+// credential serves a build's FROM pulls and its push alike. A caller
+// building for a tenant must therefore hand in a credential scoped to what
+// that tenant may pull and push (berth's worker gives the hub's per-team
+// build credential), never one that reaches everything.
 type authProvider struct {
 	auth.UnimplementedAuthServer
 	creds    map[string]Auth
