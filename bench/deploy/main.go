@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/berth-platform/berth/internal/runtime/cninetwork"
+	"github.com/berth-platform/berth/internal/runtime/containerd"
 	"github.com/berth-platform/berth/internal/testimage"
 )
 
@@ -83,17 +84,17 @@ func freeAddr() string {
 	return ln.Addr().String()
 }
 
-func start(bin string) (*berth, error) {
+func start(bin, suffix string, extra ...string) (*berth, error) {
 	data, err := os.MkdirTemp("/tmp", "bb-")
 	if err != nil {
 		return nil, err
 	}
-	suffix := strconv.Itoa(os.Getpid() % 100000)
 	b := &berth{data: data, namespace: "bench-" + suffix}
 	addr := freeAddr()
 	b.url = "http://" + addr
-	b.cmd = exec.Command(bin, "server", "--data", data, "--listen", addr, "--containerd-namespace", b.namespace,
-		"--bridge", "bbr"+suffix, "--subnet", benchSubnet, "--service-link", "bsv"+suffix, "--service-subnet", "10.209.16.0/24")
+	args := append([]string{"server", "--data", data, "--listen", addr, "--containerd-namespace", b.namespace,
+		"--bridge", "bbr" + suffix, "--subnet", benchSubnet, "--service-link", "bsv" + suffix, "--service-subnet", "10.209.16.0/24"}, extra...)
+	b.cmd = exec.Command(bin, args...)
 	logf, _ := os.Create(filepath.Join(data, "server.out"))
 	b.cmd.Stdout, b.cmd.Stderr = logf, logf
 	if err := b.cmd.Start(); err != nil {
@@ -129,11 +130,12 @@ func (b *berth) stop(suffix string) {
 			_ = syscall.Unmount(f[1], syscall.MNT_DETACH)
 		}
 	}
-	if n, err := cninetwork.New(cninetwork.Config{Bridge: "bbr" + suffix, Subnet: benchSubnet, StateDir: filepath.Join(b.data, "runtime", "cni")}); err == nil {
+	if n, err := cninetwork.NewTeamNetworks(context.Background(), cninetwork.TeamConfig{Bridge: "bbr" + suffix, Subnet: benchSubnet, StateDir: filepath.Join(b.data, "runtime", "cni")}); err == nil {
 		if err := n.Destroy(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "bench: remove the network:", err)
+			fmt.Fprintln(os.Stderr, "bench: remove the networks:", err)
 		}
 	}
+	_ = os.RemoveAll(containerd.BundleStateDir(b.data))
 	_ = exec.Command("ip", "link", "del", "bsv"+suffix).Run()
 	_ = os.RemoveAll(b.data)
 }
@@ -253,37 +255,16 @@ func run(n, instances int) error {
 	if err != nil {
 		return err
 	}
-	b, err := start(bin)
+	suffix := strconv.Itoa(os.Getpid() % 100000)
+	b, err := start(bin, suffix)
 	if err != nil {
 		return err
 	}
-	suffix := strconv.Itoa(os.Getpid() % 100000)
-	defer b.stop(suffix)
-	if err := b.call("POST", "/api/v1/teams", map[string]any{"name": "bench"}, 201, nil); err != nil {
+	defer func() { b.stop(suffix) }()
+	first, berthTimes, floorTimes, err := b.deploys(image, n, true)
+	if err != nil {
 		return err
 	}
-	if err := b.call("POST", "/api/v1/teams/bench/apps", map[string]any{"name": "app"}, 201, nil); err != nil {
-		return err
-	}
-	// The first deploy pulls the image; the timed ones find it local.
-	if _, err := b.timeDeploy("warm", image); err != nil {
-		return err
-	}
-	var berthTimes, floorTimes []time.Duration
-	for i := 0; i < n; i++ {
-		d, err := b.timeDeploy(fmt.Sprintf("d%02d", i), image)
-		if err != nil {
-			return err
-		}
-		berthTimes = append(berthTimes, d)
-		f, err := timeCtr(b, image, i)
-		if err != nil {
-			return err
-		}
-		floorTimes = append(floorTimes, f)
-		_ = b.call("DELETE", comps+fmt.Sprintf("/d%02d", i), nil, 204, nil)
-	}
-	_ = b.call("DELETE", comps+"/warm", nil, 204, nil)
 
 	// Many instances: scale one component and wait for all to run.
 	if err := b.call("POST", comps, map[string]any{"alias": "many", "image": image, "cmd": serve, "memory": "16Mi", "instances": 1,
@@ -323,6 +304,21 @@ func run(n, instances int) error {
 	rss := rssMB(b.cmd.Process.Pid)
 	_ = b.call("DELETE", comps+"/many", nil, 204, nil)
 
+	// The same deploys on a berth without user namespaces: their cost.
+	var offFirst time.Duration
+	var offTimes []time.Duration
+	if supportsUserNSFlag(bin) {
+		b.stop(suffix)
+		off, err := start(bin, suffix, "--userns", "off")
+		if err != nil {
+			return err
+		}
+		b = off
+		if offFirst, offTimes, _, err = off.deploys(image, n, false); err != nil {
+			return err
+		}
+	}
+
 	bm, fm := median(berthTimes), median(floorTimes)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	fmt.Printf("berth deploy benchmark (%d deploys, image local, containerd %s)\n\n", n, "supervised by berth")
@@ -330,7 +326,58 @@ func run(n, instances int) error {
 	fmt.Printf("%-52s %10.1fms %12s\n", "deploy call -> first HTTP 200 via inner address (median)", ms(bm), "<= 1000ms")
 	fmt.Printf("%-52s %10.1fms %12s\n", "floor: ctr run + poll the port (median)", ms(fm), "")
 	fmt.Printf("%-52s %11.2fx %12s\n", "ratio berth / floor", float64(bm)/float64(fm), "<= 2x")
+	fmt.Printf("%-52s %10.1fms %12s\n", "first deploy in the team (pull, remapped root fs)", ms(first), "")
+	if offTimes != nil {
+		om := median(offTimes)
+		fmt.Printf("%-52s %10.1fms %12s\n", "deploy -> first 200 with --userns off (median)", ms(om), "")
+		fmt.Printf("%-52s %11.2fx %12s\n", "ratio user namespaces on / off", float64(bm)/float64(om), "")
+		fmt.Printf("%-52s %10.1fms %12s\n", "first deploy with --userns off (pull)", ms(offFirst), "")
+	} else {
+		fmt.Printf("%-52s %12s\n", "userns on/off ratio", "skipped: berth server has no --userns flag")
+	}
 	fmt.Printf("%-52s %11.1fs %12s\n", fmt.Sprintf("scale 1 -> %d instances, all running", instances), scaled.Seconds(), "")
 	fmt.Printf("%-52s %10.1fMB %12s\n", fmt.Sprintf("berth RSS with %d instances", instances), rss, "")
 	return nil
+}
+
+// deploys creates team bench and times a first deploy (which pulls the
+// image and, with user namespaces, remaps its root file system for the
+// team), then n deploys of new components, each followed by the floor
+// when floor is set.
+func (b *berth) deploys(image string, n int, floor bool) (time.Duration, []time.Duration, []time.Duration, error) {
+	if err := b.call("POST", "/api/v1/teams", map[string]any{"name": "bench"}, 201, nil); err != nil {
+		return 0, nil, nil, err
+	}
+	if err := b.call("POST", "/api/v1/teams/bench/apps", map[string]any{"name": "app"}, 201, nil); err != nil {
+		return 0, nil, nil, err
+	}
+	first, err := b.timeDeploy("warm", image)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	var berthTimes, floorTimes []time.Duration
+	for i := 0; i < n; i++ {
+		d, err := b.timeDeploy(fmt.Sprintf("d%02d", i), image)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		berthTimes = append(berthTimes, d)
+		if floor {
+			f, err := timeCtr(b, image, i)
+			if err != nil {
+				return 0, nil, nil, err
+			}
+			floorTimes = append(floorTimes, f)
+		}
+		_ = b.call("DELETE", comps+fmt.Sprintf("/d%02d", i), nil, 204, nil)
+	}
+	_ = b.call("DELETE", comps+"/warm", nil, 204, nil)
+	return first, berthTimes, floorTimes, nil
+}
+
+// supportsUserNSFlag says whether this berth takes --userns (the CLI flag
+// over containerd.DriverConfig.UserNS).
+func supportsUserNSFlag(bin string) bool {
+	out, _ := exec.Command(bin, "server", "--help").CombinedOutput()
+	return strings.Contains(string(out), "-userns")
 }

@@ -109,3 +109,60 @@ func TestTeamNetworksLeaveNothing(t *testing.T) {
 		t.Fatalf("bridge %s still exists", is.Network.Bridge())
 	}
 }
+
+// The cost of user namespaces on a deploy, in one run: Apply to ready for
+// fresh components with user namespaces on and then off, the first of
+// each including the image's unpack (and, on, its remapped copy for the
+// team). Figures only: BERTH_BENCH_USERNS=1 go test -run TestUserNSDeployCost -v.
+func TestUserNSDeployCost(t *testing.T) {
+	if os.Getenv("BERTH_BENCH_USERNS") == "" {
+		t.Skip("a measurement; set BERTH_BENCH_USERNS=1")
+	}
+	requirePrereqs(t)
+	reg := startRegistry(t, registryOpts{})
+	image := reg.push(t, "test/busybox:v1", busyboxImage(t), "", "")
+	const n = 10
+	measure := func(mode string) (time.Duration, time.Duration) {
+		dir := shortDir(t)
+		cfg := DriverConfig{UserNS: mode}
+		d := openTestDriver(t, dir, &cfg)
+		defer destroyDriver(t, d)
+		var first time.Duration
+		var times []time.Duration
+		for i := 0; i <= n; i++ {
+			id := fmt.Sprintf("cost-%d", i)
+			spec := web(id, image, 1, 1)
+			spec.Team, spec.Volumes = "bench", nil
+			t0 := time.Now()
+			if err := d.Apply(context.Background(), spec); err != nil {
+				t.Fatal(err)
+			}
+			waitRollout(t, d, id, runtime.RolloutComplete, time.Minute)
+			if i == 0 {
+				first = time.Since(t0)
+			} else {
+				times = append(times, time.Since(t0))
+			}
+			if err := d.Remove(context.Background(), id, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return first, medianOf(times)
+	}
+	onFirst, on := measure(UserNSOn)
+	offFirst, off := measure(UserNSOff)
+	t.Logf("deploy to ready, median of %d: userns on %v, off %v, ratio %.2f", n, on, off, float64(on)/float64(off))
+	t.Logf("first deploy (unpack%s): userns on %v, off %v", ", remapped copy", onFirst, offFirst)
+}
+
+func medianOf(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2]
+}
