@@ -94,3 +94,22 @@ func TestTeamDeleteAsksForTheName(t *testing.T) {
 		t.Fatalf("--yes: exit %d, stderr %q", code, stderr)
 	}
 }
+
+func TestComponentUpdateSendsOnlyTheSourceFieldsGiven(t *testing.T) {
+	api := newFakeAPI(t)
+	api.mux.HandleFunc("PATCH /api/v1/teams/acme/apps/shop/components/web", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONTo(w, 200, webComponent)
+	})
+	tc := loggedIn(t, api)
+	if _, stderr, code := tc.run("component", "update", "web", "--language", "go", "--subdir", "api"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	req := api.find("PATCH", "/api/v1/teams/acme/apps/shop/components/web")
+	if req == nil {
+		t.Fatal("no PATCH sent")
+	}
+	src, _ := req.body["source"].(map[string]any)
+	if len(req.body) != 1 || len(src) != 2 || src["language"] != "go" || src["subdir"] != "api" {
+		t.Errorf("PATCH body %v, want only source.language and source.subdir", req.body)
+	}
+}

@@ -12,14 +12,19 @@ import (
 // instances pick them up on the next deploy or restart.
 func newComponentUpdateCmd(c *cli) *cobra.Command {
 	var image, memory, cpu string
+	var src client.Source
 	var instances int
 	var cmdWords, args []string
 	cmd := &cobra.Command{
-		Use:   "update ALIAS [--image IMAGE] [--memory SIZE] [--cpu CPU] [--instances N] [--cmd WORD...] [--arg WORD...]",
-		Short: "Change a component's image, limits, instances or command",
-		Long: `Change a component's settings. Only the flags given change. Running
-instances keep the old settings until "berth deploy ALIAS" or
-"berth restart ALIAS" rolls them out.`,
+		Use:   "update ALIAS [--image IMAGE] [--memory SIZE] [--cpu CPU] [--instances N] [--cmd WORD...] [--arg WORD...] [--language LANG] [--branch B] [--subdir DIR]",
+		Short: "Change a component's image, limits, instances, command or source",
+		Long: `Change a component's settings. Only the flags given change (the other
+fields of a source stay too: --language go keeps its URL, branch and
+credentials). Running instances keep the old settings until
+"berth deploy ALIAS" (a new build, for a source) or "berth restart ALIAS"
+rolls them out.`,
+		Example: `  berth component update web --memory 512Mi
+  berth component update api --language go --subdir services/api`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, pos []string) error {
 			var patch client.ComponentPatch
@@ -42,8 +47,11 @@ instances keep the old settings until "berth deploy ALIAS" or
 			if f.Changed("arg") {
 				patch.Args = &args
 			}
+			if src != (client.Source{}) {
+				patch.Source = &src
+			}
 			if patch == (client.ComponentPatch{}) {
-				return fmt.Errorf("nothing to change: give at least one of --image, --memory, --cpu, --instances, --cmd, --arg")
+				return fmt.Errorf("nothing to change: give at least one of --image, --memory, --cpu, --instances, --cmd, --arg, --language, --branch, --tag, --subdir")
 			}
 			cl, ref, err := c.component(cmd.Context(), pos[0])
 			if err != nil {
@@ -64,5 +72,9 @@ instances keep the old settings until "berth deploy ALIAS" or
 	f.IntVar(&instances, "instances", 1, "number of instances")
 	f.StringArrayVar(&cmdWords, "cmd", nil, "command, one word per flag (replaces the image's entrypoint)")
 	f.StringArrayVar(&args, "arg", nil, "argument, one word per flag (replaces the image's CMD)")
+	f.StringVar(&src.Language, "language", "", "build with berth's plan for this language instead of detecting it (go, node, python, java, php, static, dockerfile...)")
+	f.StringVar(&src.Branch, "branch", "", "git branch to build")
+	f.StringVar(&src.Tag, "tag", "", "git tag to build")
+	f.StringVar(&src.Subdir, "subdir", "", "directory of the repository to build")
 	return cmd
 }

@@ -59,7 +59,7 @@ type componentInput struct {
 	Alias     *string         `json:"alias"`
 	Kind      *model.Kind     `json:"kind"`
 	Image     *string         `json:"image"`
-	Source    *model.Source   `json:"source"`
+	Source    json.RawMessage `json:"source"` // merged onto the stored source (mergeSource)
 	Endpoints *[]string       `json:"endpoints"`
 	Instances json.RawMessage `json:"instances"` // a count; the list a GET returns is ignored
 	Replicas  *int            `json:"replicas"`
@@ -130,9 +130,12 @@ func (in *componentInput) apply(c *model.Component) error {
 	if in.Image != nil {
 		c.Image = *in.Image
 	}
-	if in.Source != nil {
-		keepCredentials(in.Source, c.Source)
-		c.Source = in.Source
+	if len(in.Source) > 0 && !bytes.Equal(in.Source, []byte("null")) {
+		src, err := mergeSource(in.Source, c.Source)
+		if err != nil {
+			return err
+		}
+		c.Source = src
 	}
 	if in.Endpoints != nil {
 		c.Endpoints = *in.Endpoints
@@ -217,6 +220,38 @@ func keepCredentials(in, old *model.Source) {
 	if !sameHost && in.Username == old.Username && in.Password == "" && in.SSHKey == "" && (maskedPassword || maskedKey) {
 		in.Username = ""
 	}
+}
+
+// mergeSource applies a source given in a request onto the stored one: the
+// fields present change, the others stay ({"source": {"language": "go"}}
+// keeps the URL, branch and credentials). Stored credentials follow only
+// to the same host (keepCredentials).
+func mergeSource(raw json.RawMessage, old *model.Source) (*model.Source, error) {
+	var present map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &present); err != nil {
+		return nil, badRequest("source: %v", err)
+	}
+	merged := model.Source{}
+	if old != nil {
+		merged = *old
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&merged); err != nil {
+		return nil, badRequest("source: %v", err)
+	}
+	if old == nil {
+		return &merged, nil
+	}
+	// An absent credential is a stored one the client did not send back:
+	// the same as sending its mask.
+	for key, field := range map[string]*string{"password": &merged.Password, "ssh_key": &merged.SSHKey} {
+		if _, ok := present[key]; !ok && *field != "" {
+			*field = secretMask
+		}
+	}
+	keepCredentials(&merged, old)
+	return &merged, nil
 }
 
 // probeInput: absent keeps the old probe, null removes it.

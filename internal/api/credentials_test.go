@@ -34,3 +34,36 @@ func TestKeepCredentialsOnlyForTheSameHost(t *testing.T) {
 		})
 	}
 }
+
+// TestPartialSourceUpdateKeepsTheOtherFields: PATCH {"source":
+// {"language": "go"}} changes the language alone; a new URL on another
+// host leaves the stored credentials behind even when the client does not
+// send them back at all.
+func TestPartialSourceUpdateKeepsTheOtherFields(t *testing.T) {
+	stored := &model.Source{Type: "git", URL: "https://git.example.com/team/app.git", Branch: "main", Username: "ci", Password: "s3cret"}
+
+	got, err := mergeSource([]byte(`{"language": "go"}`), stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *stored
+	want.Language = "go"
+	if *got != want {
+		t.Errorf("language only: got %+v, want %+v", *got, want)
+	}
+	if got, err = mergeSource([]byte(`{"branch": "dev", "subdir": "api"}`), stored); err != nil || got.Branch != "dev" || got.Subdir != "api" || got.URL != stored.URL || got.Password != "s3cret" {
+		t.Errorf("branch and subdir: %+v, %v", got, err)
+	}
+	if got, err = mergeSource([]byte(`{"url": "https://evil.example.net/x.git"}`), stored); err != nil || got.Password != "" || got.Username != "" {
+		t.Errorf("a URL on another host kept the credentials: %+v, %v", got, err)
+	}
+	if _, err = mergeSource([]byte(`{"langauge": "go"}`), stored); err == nil {
+		t.Error("an unknown field (a typo) was accepted")
+	}
+	if got, err = mergeSource([]byte(`{"url": "https://git.example.com/a.git"}`), nil); err != nil || got.URL != "https://git.example.com/a.git" {
+		t.Errorf("a first source: %+v, %v", got, err)
+	}
+	if stored.Language != "" || stored.Password != "s3cret" {
+		t.Errorf("the stored source was changed in place: %+v", stored)
+	}
+}
