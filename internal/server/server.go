@@ -276,11 +276,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	apiCfg.Hub = &api.HubInfo{} // its host is known once the API listens
 	handler := api.New(apiCfg)
-	// A head must come within ReadHeaderTimeout and an idle keep-alive
-	// connection ends after IdleTimeout. No ReadTimeout or WriteTimeout:
-	// uploads, event log follows (SSE, WebSocket) and log streams may take
-	// as long as they take.
-	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	httpSrv := newAPIServer(handler)
 	var ln net.Listener
 	err = ph.run("api", func() (string, error) {
 		ln, err = net.Listen("tcp", cfg.Listen)
@@ -407,6 +403,21 @@ func Run(ctx context.Context, cfg Config) error {
 func fail(err error) error {
 	slog.Error("start-up failed", "err", err)
 	return err
+}
+
+// The API server's timeouts (variables for tests).
+var (
+	apiHeaderTimeout = 10 * time.Second
+	apiIdleTimeout   = 2 * time.Minute
+)
+
+// newAPIServer serves the API: a head must come within apiHeaderTimeout
+// (a connection that sends nothing is closed then) and a kept-alive
+// connection ends after apiIdleTimeout without a request. No ReadTimeout
+// or WriteTimeout: uploads, event log follows (SSE, WebSocket) and log
+// streams may take as long as they take.
+func newAPIServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: apiHeaderTimeout, IdleTimeout: apiIdleTimeout}
 }
 
 func shutdownHTTP(s *http.Server) {
