@@ -360,9 +360,17 @@ func TestBuildOperations(t *testing.T) {
 	if _, err := os.Stat(checkout); err != nil {
 		t.Fatalf("no kept checkout at %s: %v", checkout, err)
 	}
+	// And the hub repository its builds pushed to.
+	repo := filepath.Join(s.data, "hub", "registry", "docker", "registry", "v2", "repositories", "shop", "app")
+	if _, err := os.Stat(repo); err != nil {
+		t.Fatalf("no hub repository at %s: %v", repo, err)
+	}
 	s.deleteAndWait(comps + "/app")
 	if _, err := os.Stat(checkout); !os.IsNotExist(err) {
 		t.Errorf("the checkout of a deleted component is still there (%v)", err)
+	}
+	if _, err := os.Stat(repo); !os.IsNotExist(err) {
+		t.Errorf("the hub repository of a deleted component is still there (%v)", err)
 	}
 }
 
