@@ -17,7 +17,9 @@ import (
 // thirdparty commands against a real server: what they send is checked
 // through the client, what they print against what the server answers.
 func TestGatewayDependenciesAndEndpoints(t *testing.T) {
-	srvURL, admin := startServer(t)
+	// Its thirdparty endpoints are test listeners on loopback, which only a
+	// platform admin may allow.
+	srvURL, admin := startServer(t, "--allow-endpoint-cidr", "127.0.0.0/8")
 	tc := newTestCLI(t, nil)
 	tc.mustRun("login", srvURL, "--token", admin)
 	tc.mustRun("team", "create", "acme")
