@@ -109,6 +109,9 @@ type Info struct {
 	ExitedAt  time.Time
 	CreatedAt time.Time
 	LogPath   string
+	// Network is the name of the network the container is attached to
+	// ("" for none, or a container of a berth before team networks).
+	Network string
 }
 
 // Reasons of CreateContainerError, named as Kubernetes names them so the
@@ -550,6 +553,7 @@ func (e *Engine) info(ctx context.Context, c client.Container, meta containers.C
 		CreatedAt: meta.CreatedAt,
 		LogPath:   meta.Labels[LabelLogPath],
 		IP:        net.ParseIP(meta.Labels[LabelIP]),
+		Network:   meta.Labels[LabelNetwork],
 	}
 	if info.Image == "" {
 		info.Image = meta.Image

@@ -25,9 +25,8 @@ type isolation struct {
 }
 
 // openIsolation decides on user namespaces (mode of DriverConfig.UserNS)
-// and prepares the team networks, including those of teams that already
-// have containers, so that stopping them finds their network.
-func openIsolation(ctx context.Context, cfg DriverConfig, stateDir string) (*isolation, error) {
+// and reads the teams' numbers; openNetworks comes once containerd runs.
+func openIsolation(cfg DriverConfig, stateDir string) (*isolation, error) {
 	iso := &isolation{}
 	switch cfg.UserNS {
 	case UserNSOff:
@@ -51,17 +50,57 @@ func openIsolation(ctx context.Context, cfg DriverConfig, stateDir string) (*iso
 	if iso.teams, err = openTeamIndex(filepath.Join(stateDir, "teams.json")); err != nil {
 		return nil, err
 	}
+	return iso, nil
+}
+
+// openNetworks prepares the team networks, including those of teams that
+// already have containers, so that stopping them finds their network.
+func (iso *isolation) openNetworks(ctx context.Context, cfg DriverConfig, stateDir string) error {
+	var err error
 	iso.networks, err = cninetwork.NewTeamNetworks(ctx, cninetwork.TeamConfig{
 		Bridge: cfg.Bridge, Subnet: cfg.Subnet, StateDir: filepath.Join(stateDir, "cni")})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, i := range iso.teams.all() {
 		if _, err := iso.networks.Network(i); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return iso, nil
+	return nil
+}
+
+// retireSharedBridge undoes the one bridge an older berth attached every
+// instance to (cfg.Bridge over the whole subnet, in which the team blocks
+// now lie): its containers are stopped, to be started again by their
+// controllers on their team's network, and the bridge is removed.
+func (d *Driver) retireSharedBridge(ctx context.Context, stateDir string) error {
+	if _, err := net.InterfaceByName(d.cfg.Bridge); err != nil {
+		return nil
+	}
+	shared, err := cninetwork.New(cninetwork.Config{Bridge: d.cfg.Bridge, Subnet: d.cfg.Subnet, StateDir: filepath.Join(stateDir, "cni")})
+	if err != nil {
+		return fmt.Errorf("the shared bridge %s of an older berth: %w", d.cfg.Bridge, err)
+	}
+	d.engine.AddNetwork(shared)
+	infos, err := d.engine.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	for _, info := range infos {
+		if info.Network != "" || info.IP == nil {
+			continue
+		}
+		slog.Warn("stopping an instance of the shared bridge of an older berth; it starts again on its team's network", "container", info.ID)
+		if err := d.engine.Stop(ctx, info.ID, stopGrace); err != nil {
+			return fmt.Errorf("stop %s on the shared bridge: %w", info.ID, err)
+		}
+	}
+	if err := shared.Destroy(ctx); err != nil {
+		return fmt.Errorf("remove the shared bridge of an older berth: %w", err)
+	}
+	slog.Info("removed the shared bridge of an older berth", "bridge", d.cfg.Bridge)
+	return nil
 }
 
 // summary is the containerd phase line's account of isolation.

@@ -3,13 +3,16 @@ package containerd
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-platform/berth/internal/runtime"
+	"github.com/berth-platform/berth/internal/runtime/cninetwork"
 )
 
 // Teams are kept apart by the driver itself: an instance of team A reaches
@@ -165,4 +168,43 @@ func medianOf(ds []time.Duration) time.Duration {
 		}
 	}
 	return s[len(s)/2]
+}
+
+// A machine upgraded from a berth with one shared bridge over the whole
+// subnet starts: the shared bridge goes, the team networks take its
+// place.
+func TestOpenRetiresTheSharedBridge(t *testing.T) {
+	requirePrereqs(t)
+	dir := shortDir(t)
+	var cfg DriverConfig
+	destroyDriver(t, openTestDriver(t, dir, &cfg))
+
+	shared, err := cninetwork.New(cninetwork.Config{Bridge: cfg.Bridge, Subnet: cfg.Subnet, StateDir: filepath.Join(dir, "runtime", "cni")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := filepath.Join(dir, "legacy-ns")
+	if err := cninetwork.NewNamespace(ns); err != nil {
+		t.Fatal(err)
+	}
+	defer cninetwork.RemoveNamespace(ns)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := shared.Setup(ctx, "legacy", ns); err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Destroy(context.Background())
+
+	d, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("open over an older berth's shared bridge: %v", err)
+	}
+	defer destroyDriver(t, d)
+	if _, err := net.InterfaceByName(cfg.Bridge); err == nil {
+		t.Fatalf("the shared bridge %s is still there", cfg.Bridge)
+	}
+	is := InstanceSpec{}
+	if err := d.iso.place(&is, "t"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -52,7 +52,7 @@ func Open(ctx context.Context, cfg DriverConfig) (*Driver, error) {
 	}
 	stateDir := filepath.Join(cfg.DataDir, "runtime")
 	var err error
-	if d.iso, err = openIsolation(ctx, cfg, stateDir); err != nil {
+	if d.iso, err = openIsolation(cfg, stateDir); err != nil {
 		return nil, err
 	}
 	var cl *client.Client
@@ -84,6 +84,12 @@ func Open(ctx context.Context, cfg DriverConfig) (*Driver, error) {
 	}
 	d.engine, err = NewEngine(Config{Client: cl, Namespace: cfg.Namespace, StateDir: stateDir})
 	if err != nil {
+		return fail(err)
+	}
+	if err := d.retireSharedBridge(ctx, stateDir); err != nil {
+		return fail(err)
+	}
+	if err := d.iso.openNetworks(ctx, cfg, stateDir); err != nil {
 		return fail(err)
 	}
 	for _, n := range d.iso.networks.Networks() {
