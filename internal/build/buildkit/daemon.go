@@ -216,6 +216,9 @@ func (d *Daemon) teardownNetwork() {
 	if err := d.net.removeBridge(); err != nil {
 		d.log.Warn("could not remove the build bridge", "bridge", d.net.bridge, "err", err)
 	}
+	if err := removeCNICache(filepath.Join(d.rootDir(), "net", "cni")); err != nil {
+		d.log.Warn("could not remove buildkitd's cached CNI results", "err", err)
+	}
 	d.net = nil
 }
 

@@ -235,6 +235,38 @@ func bridgeNetfilter() bool {
 	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
 
+// cniResultCache is where libcni inside buildkitd caches the result of
+// every ADD (BuildKit does not let it be moved under berth's directory).
+const cniResultCache = "/var/lib/cni/results"
+
+// removeCNICache removes the cached results of the namespaces below
+// netnsDir (buildkitd's root/net/cni): a buildkitd that was killed or
+// forced to shut down never ran their DEL. Other programs' entries stay.
+func removeCNICache(netnsDir string) error {
+	entries, err := os.ReadDir(cniResultCache)
+	if err != nil {
+		return nil // no cache, nothing left
+	}
+	var errs []error
+	for _, e := range entries {
+		path := filepath.Join(cniResultCache, e.Name())
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		var cached struct {
+			NetNS string `json:"netns"`
+		}
+		if json.Unmarshal(b, &cached) != nil || !strings.HasPrefix(cached.NetNS, netnsDir+string(filepath.Separator)) {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // removeBridge deletes the bridge and the leases once buildkitd is gone.
 func (n *buildNetwork) removeBridge() error {
 	var errs []error

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,11 +103,22 @@ func TestBuildNetworkIsolated(t *testing.T) {
 		}
 	})
 
-	t.Run("stop-leaves-nothing", func(t *testing.T) {
+	t.Run("crash-and-stop-leave-nothing", func(t *testing.T) {
+		netnsDir := filepath.Join(e.daemon.rootDir(), "net", "cni")
+		if n := cachedResults(netnsDir); n == 0 {
+			t.Fatalf("no cached CNI results of %s: is the test looking in the right place?", netnsDir)
+		}
+		// A killed buildkitd releases none of its namespaces.
+		if err := syscall.Kill(e.daemon.Pid(), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
 		if err := e.daemon.Stop(10 * time.Second); err != nil {
 			t.Fatal(err)
 		}
 		assertNoTrace(t, bn)
+		if n := cachedResults(netnsDir); n > 0 {
+			t.Errorf("%d cached CNI results of %s remain in %s", n, netnsDir, cniResultCache)
+		}
 	})
 }
 
@@ -406,6 +418,18 @@ func run(t *testing.T, name string, args ...string) {
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
 	}
+}
+
+// cachedResults counts libcni's cached results for namespaces below dir.
+func cachedResults(dir string) int {
+	n := 0
+	entries, _ := os.ReadDir(cniResultCache)
+	for _, e := range entries {
+		if b, err := os.ReadFile(filepath.Join(cniResultCache, e.Name())); err == nil && strings.Contains(string(b), `"netns":"`+dir+"/") {
+			n++
+		}
+	}
+	return n
 }
 
 // assertNoTrace fails if the build network left a rule, chain, bridge or
