@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/berth-platform/berth/internal/hub"
 	"github.com/berth-platform/berth/internal/model"
 )
 
@@ -49,6 +50,11 @@ func (a *API) createTeam(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := model.ValidateName("name", in.Name); err != nil {
 		return err
+	}
+	if in.Name == hub.PlatformNamespace {
+		// The hub keeps the platform's base images under berth/: a team of
+		// that name would own them.
+		return invalidField("name", "%q is reserved for the platform's own images; choose another team name", in.Name)
 	}
 	team := &model.Team{ID: model.NewID("team"), Name: in.Name, CreatedAt: time.Now().UTC()}
 	if err := a.store.CreateTeam(r.Context(), team); err != nil {

@@ -35,6 +35,7 @@ func TestBadInput(t *testing.T) {
 		{"wrong method", s.token, "PUT", "/api/v1/teams", nil, 405, "method_not_allowed", "GET, POST"},
 		{"duplicate team", s.token, "POST", "/api/v1/teams", map[string]any{"name": "shop"}, 409, "conflict", "exists"},
 		{"bad team name", s.token, "POST", "/api/v1/teams", map[string]any{"name": "Shop_1"}, 422, "invalid", "name: must be a DNS label"},
+		{"platform's team name", s.token, "POST", "/api/v1/teams", map[string]any{"name": "berth"}, 422, "invalid", "reserved for the platform"},
 		{"bad alias", s.token, "POST", comps, map[string]any{"alias": "-api", "image": "nginx"}, 422, "invalid", "alias: must be a DNS label"},
 		{"long alias", s.token, "POST", comps, map[string]any{"alias": strings.Repeat("a", 64), "image": "nginx"}, 422, "invalid", "at most 63"},
 		{"bad kind", s.token, "POST", comps, map[string]any{"alias": "a", "kind": "vm"}, 422, "invalid", "kind: must be one of"},
