@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -47,6 +48,14 @@ func (n *buildNetwork) v4Chains() []rule {
 	add := func(table, chain string, specs ...[]string) {
 		for _, s := range specs {
 			rules = append(rules, rule{table, chain, s})
+		}
+	}
+	// The one host service RUN steps may need: a resolver the host
+	// itself uses that listens on one of the host's addresses (buildkitd
+	// replaces loopback resolvers with public ones).
+	for _, ns := range n.hostResolvers {
+		for _, proto := range []string{"udp", "tcp"} {
+			add("filter", in, []string{"-d", ns.String(), "-p", proto, "--dport", "53", "-j", "ACCEPT"})
 		}
 	}
 	add("filter", in, reject()...)
@@ -191,4 +200,42 @@ func iptables(ctx context.Context, bin string, args ...string) error {
 func ipv6Enabled() bool {
 	_, err := os.Stat("/proc/net/if_inet6")
 	return err == nil
+}
+
+// hostResolvers are the nameservers in resolv.conf (text) that are
+// addresses of this host (hostAddrs), loopback excepted.
+func hostResolvers(text string, hostAddrs []net.IP) []net.IP {
+	var found []net.IP
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "nameserver" {
+			continue
+		}
+		ip := net.ParseIP(f[1])
+		if ip == nil || ip.To4() == nil || ip.IsLoopback() {
+			continue
+		}
+		if slices.ContainsFunc(hostAddrs, ip.Equal) && !slices.ContainsFunc(found, ip.Equal) {
+			found = append(found, ip.To4())
+		}
+	}
+	return found
+}
+
+// localResolvers reads the resolv.conf files buildkitd takes its
+// nameservers from.
+func localResolvers() []net.IP {
+	var hostAddrs []net.IP
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			hostAddrs = append(hostAddrs, ipn.IP)
+		}
+	}
+	var text string
+	for _, f := range []string{"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"} {
+		b, _ := os.ReadFile(f)
+		text += string(b) + "\n"
+	}
+	return hostResolvers(text, hostAddrs)
 }

@@ -25,7 +25,8 @@ import (
 //   - nothing from the bridge reaches the host itself (INPUT: every
 //     address of the host, the bridge's gateway and service addresses
 //     included; the host's loopback is out of reach anyway, a namespace
-//     has its own);
+//     has its own), except DNS to a resolver the host's resolv.conf names
+//     at one of the host's own addresses;
 //   - nothing from the bridge reaches the networks in Deny (berth's
 //     instance and service subnets);
 //   - nothing starts a connection to a RUN step, not even another RUN
@@ -76,13 +77,16 @@ type buildNetwork struct {
 	binDir string
 	deny   []*net.IPNet
 	dir    string // DIR/cni: the conflist and the IPAM leases
+	// hostResolvers are the host's own addresses that resolv.conf names
+	// as nameservers: RUN steps may send DNS there and nothing else.
+	hostResolvers []net.IP
 }
 
 var bridgeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$`)
 
 // newBuildNetwork validates cfg and picks the subnet; dir is the daemon's.
 func newBuildNetwork(cfg NetworkConfig, dir string) (*buildNetwork, error) {
-	n := &buildNetwork{bridge: cfg.Bridge, dir: filepath.Join(dir, "cni")}
+	n := &buildNetwork{bridge: cfg.Bridge, dir: filepath.Join(dir, "cni"), hostResolvers: localResolvers()}
 	if n.bridge == "" {
 		n.bridge = DefaultBuildBridge
 	}

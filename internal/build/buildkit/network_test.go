@@ -184,6 +184,30 @@ func TestBuildNetworkConfig(t *testing.T) {
 	}
 }
 
+func TestBuildNetworkHostResolvers(t *testing.T) {
+	host := []net.IP{net.ParseIP("192.0.2.2"), net.ParseIP("127.0.0.1"), net.ParseIP("10.0.0.5")}
+	conf := "# generated\nnameserver 127.0.0.53\nnameserver 192.0.2.2\nnameserver 8.8.8.8\nsearch x\nnameserver 192.0.2.2\n"
+	got := hostResolvers(conf, host)
+	if len(got) != 1 || !got[0].Equal(net.ParseIP("192.0.2.2")) {
+		t.Fatalf("host resolvers %v, want [192.0.2.2]", got)
+	}
+	_, subnet, _ := net.ParseCIDR("10.215.1.0/24")
+	n := &buildNetwork{bridge: "bkt1", subnet: subnet, hostResolvers: got}
+	var in []string
+	for _, r := range n.v4Chains() {
+		if r.chain == n.chainName("I") {
+			in = append(in, strings.Join(r.spec, " "))
+		}
+	}
+	want := []string{
+		"-d 192.0.2.2 -p udp --dport 53 -j ACCEPT", "-d 192.0.2.2 -p tcp --dport 53 -j ACCEPT",
+		"-p tcp -j REJECT --reject-with tcp-reset", "-j REJECT",
+	}
+	if strings.Join(in, "|") != strings.Join(want, "|") {
+		t.Errorf("input chain:\n%s\nwant:\n%s", strings.Join(in, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 type probe struct {
 	name, host string
 	port       int
