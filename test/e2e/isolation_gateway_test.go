@@ -13,10 +13,11 @@ import (
 
 // The real server's listeners, tried as a hostile client would: a request
 // with both Content-Length and Transfer-Encoding gets 400 and a closed
-// connection from the gateway (plain and TLS), and a connection to the API
-// that never sends a head is closed after the API's header timeout.
+// connection from the gateway (plain and TLS), and a connection that never
+// sends a head is closed after the header timeout (the gateway's, set by
+// --gateway-header-timeout, and the API's).
 func TestGatewaySmugglingAndSilentAPIConnections(t *testing.T) {
-	s := startServer(t)
+	s := startServer(t, "--gateway-header-timeout", "1s")
 	smuggle := "POST / HTTP/1.1\r\nHost: nobody.berth.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
 		"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: nobody.berth.test\r\n\r\n"
 	dial := map[string]func() (net.Conn, error){
@@ -42,17 +43,22 @@ func TestGatewaySmugglingAndSilentAPIConnections(t *testing.T) {
 		}
 	}
 
-	c, err := net.Dial("tcp", s.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	start := time.Now()
-	if _, err := c.Read(make([]byte, 1)); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("silent API connection: %v", err)
-	}
-	if took := time.Since(start); took > 15*time.Second {
-		t.Errorf("silent API connection closed after %v", took)
+	for _, tc := range []struct {
+		name, addr string
+		within     time.Duration
+	}{{"gateway", s.gatewayHTTP, 5 * time.Second}, {"gateway TLS", s.gatewayHTTPS, 5 * time.Second}, {"API", s.addr, 15 * time.Second}} {
+		c, err := net.Dial("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		start := time.Now()
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("silent %s connection: %v", tc.name, err)
+		}
+		if took := time.Since(start); took > tc.within {
+			t.Errorf("silent %s connection closed after %v", tc.name, took)
+		}
 	}
 }
