@@ -44,8 +44,8 @@ type Driver interface {
 	// the desired state is recorded; progress is reported through the
 	// component's instances and the Progress callback of spec.
 	Apply(ctx context.Context, spec ComponentSpec) error
-	// Remove stops every instance of the component and forgets it. Volumes
-	// stay unless purge is set.
+	// Remove stops every instance of the component and forgets it, its
+	// service addresses and logs included. Volumes stay unless purge is set.
 	Remove(ctx context.Context, componentID string, purge bool) error
 	// Instances reports the component's instances with status, reason,
 	// message and advice.

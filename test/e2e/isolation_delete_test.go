@@ -79,6 +79,7 @@ func TestDeleteTeamRemovesEverything(t *testing.T) {
 		"readiness": map[string]any{"type": "tcp", "port": 8081, "period_seconds": 1}})
 	create(extra, "side", map[string]any{"cmd": httpd("8082"),
 		"ports":     []map[string]any{{"port": 8082, "protocol": "tcp", "inner": true}},
+		"volumes":   []map[string]any{{"name": "keep", "path": "/keep"}},
 		"readiness": map[string]any{"type": "tcp", "port": 8082, "period_seconds": 1}})
 	s.must(201, "POST", "/api/v1/teams/shop/http-rules", map[string]any{"domain": "doomed.berth.test", "component": "front", "port": 8080})
 
@@ -130,14 +131,16 @@ func TestDeleteTeamRemovesEverything(t *testing.T) {
 		t.Fatalf("pushed repository not at %s: %v", repo, err)
 	}
 
-	// The app goes with its component; the rest of the team keeps running.
-	s.deleteAndWait("/api/v1/teams/shop/apps/extra")
+	// The app goes with its component, but for the volume kept on
+	// purpose; the rest of the team keeps running.
+	s.deleteAndWait("/api/v1/teams/shop/apps/extra?keep_volumes=1")
 	s.must(404, "GET", "/api/v1/teams/shop/apps/extra", nil)
 	if got := ctr("containers", "ls", "-q"); len(got) != 2 {
 		t.Fatalf("containers after the app delete: %v, want front's and back's", got)
 	}
-	if left := pathsNaming(s.data, ids["side"]); len(left) > 0 {
-		t.Errorf("files of the deleted app's component remain: %v", left)
+	kept := filepath.Join("/volumes", ids["side"])
+	if left := pathsNaming(s.data, ids["side"]); len(left) != 1 || left[0] != kept {
+		t.Errorf("files of the deleted app's component: %v, want only its kept volume %s", left, kept)
 	}
 	if serves(sideAddr, "side") {
 		t.Errorf("service address %s of the deleted app still answers", sideAddr)
@@ -181,7 +184,7 @@ func TestDeleteTeamRemovesEverything(t *testing.T) {
 		waitGateway(s, h, 404)
 	}
 	for alias, id := range ids {
-		if left := pathsNaming(s.data, id); len(left) > 0 {
+		if left := pathsNaming(s.data, id); len(left) > 0 && alias != "side" {
 			t.Errorf("files of %s remain: %v", alias, left)
 		}
 	}

@@ -147,11 +147,15 @@ func (d *Driver) Remove(ctx context.Context, componentID string, purge bool) err
 		}
 	}
 	d.services.remove(componentID)
+	// The logs go with the instances (as pod logs do); volumes only when
+	// purged.
+	if err := os.RemoveAll(filepath.Join(d.logDir, componentID)); err != nil {
+		return fmt.Errorf("remove logs: %w", err)
+	}
 	if purge {
 		if err := os.RemoveAll(filepath.Join(d.volDir, componentID)); err != nil {
 			return fmt.Errorf("remove volumes: %w", err)
 		}
-		_ = os.RemoveAll(filepath.Join(d.logDir, componentID))
 	}
 	return nil
 }
