@@ -72,6 +72,9 @@ type componentInput struct {
 	Volumes   *[]volumeIO     `json:"volumes"`
 	Readiness json.RawMessage `json:"readiness"`
 	Liveness  json.RawMessage `json:"liveness"`
+	// SettleSeconds: how long new instances must stay ready for a deploy
+	// to succeed (0 = the default).
+	SettleSeconds *int `json:"settle_seconds"`
 
 	// Read-only fields of a GET, accepted and ignored so that a client can
 	// send back what it read.
@@ -192,6 +195,9 @@ func (in *componentInput) apply(c *model.Component) error {
 	if c.Liveness, err = probeInput("liveness", in.Liveness, c.Liveness); err != nil {
 		return err
 	}
+	if in.SettleSeconds != nil {
+		c.SettleSeconds = *in.SettleSeconds
+	}
 	return nil
 }
 
@@ -300,6 +306,7 @@ type componentView struct {
 	Volumes             []volumeIO            `json:"volumes"`
 	Readiness           *model.Probe          `json:"readiness"`
 	Liveness            *model.Probe          `json:"liveness"`
+	SettleSeconds       int                   `json:"settle_seconds"`
 	Status              model.ComponentStatus `json:"status"`
 	StatusLabel         string                `json:"status_label"`
 	StatusMessage       string                `json:"status_message,omitempty"`
@@ -362,7 +369,7 @@ func viewComponent(c *model.Component, deps []string, instances []model.Instance
 		Source: redactSource(c.Source), Endpoints: c.Endpoints, Replicas: c.Instances,
 		Instances: nonNil(instances), Memory: model.FormatBytes(c.Memory), CPU: model.FormatCPU(c.CPU),
 		Cmd: nonNil(c.Cmd), Args: nonNil(c.Args), Ports: []portView{}, Envs: redactEnvs(c.Envs),
-		Readiness: c.Readiness, Liveness: c.Liveness, Status: c.Status, StatusLabel: c.Status.Label(),
+		Readiness: c.Readiness, Liveness: c.Liveness, SettleSeconds: int(c.Settle() / time.Second), Status: c.Status, StatusLabel: c.Status.Label(),
 		StatusMessage: c.StatusMessage, DeployVersion: c.DeployVersion, Dependencies: nonNil(deps),
 		RegisteredEndpoints: c.RegisteredEndpoints, EndpointKey: c.EndpointKey, RestartPending: c.RestartPending,
 		BuildState: c.BuildState, Webhook: viewWebhook(c),

@@ -39,18 +39,22 @@ type Component struct {
 	RegisteredEndpoints []string `json:"registered_endpoints,omitempty"`
 	// EndpointKey authenticates endpoint registration: per component, not
 	// a team token, so a service can hold it.
-	EndpointKey string       `json:"-"`
-	Instances   int          `json:"instances"`
-	Memory      int64        `json:"memory"` // bytes; 0 means no limit
-	CPU         int64        `json:"cpu"`    // millicores; 0 means no limit
-	Cmd         []string     `json:"cmd,omitempty"`
-	Args        []string     `json:"args,omitempty"`
-	Ports       []Port       `json:"ports,omitempty"`
-	Envs        []Env        `json:"envs,omitempty"`
-	Volumes     []Volume     `json:"volumes,omitempty"`
-	Readiness   *Probe       `json:"readiness,omitempty"`
-	Liveness    *Probe       `json:"liveness,omitempty"`
-	Desired     DesiredState `json:"desired"`
+	EndpointKey string   `json:"-"`
+	Instances   int      `json:"instances"`
+	Memory      int64    `json:"memory"` // bytes; 0 means no limit
+	CPU         int64    `json:"cpu"`    // millicores; 0 means no limit
+	Cmd         []string `json:"cmd,omitempty"`
+	Args        []string `json:"args,omitempty"`
+	Ports       []Port   `json:"ports,omitempty"`
+	Envs        []Env    `json:"envs,omitempty"`
+	Volumes     []Volume `json:"volumes,omitempty"`
+	Readiness   *Probe   `json:"readiness,omitempty"`
+	Liveness    *Probe   `json:"liveness,omitempty"`
+	// SettleSeconds is how long every new instance must stay ready, with
+	// no restart, before a deploy counts as a success; 0 takes
+	// DefaultSettleSeconds.
+	SettleSeconds int          `json:"settle_seconds,omitempty"`
+	Desired       DesiredState `json:"desired"`
 	// DeployVersion is the version number the runtime should run; 0 before
 	// the first deploy.
 	DeployVersion int64 `json:"deploy_version"`
@@ -127,6 +131,19 @@ type Port struct {
 	Alias    string   `json:"alias"`
 	Inner    bool     `json:"inner"`
 	Outer    bool     `json:"outer"`
+}
+
+// DefaultSettleSeconds is the settle time of a component that sets none:
+// long enough for a process that crashes right after it starts listening
+// (or that a memory limit kills under its first load) to show it.
+const DefaultSettleSeconds = 10
+
+// Settle is how long a new instance must stay ready for a deploy to succeed.
+func (c *Component) Settle() time.Duration {
+	if c.SettleSeconds > 0 {
+		return time.Duration(c.SettleSeconds) * time.Second
+	}
+	return DefaultSettleSeconds * time.Second
 }
 
 // MainPort is the port an app is told to listen on (PORT): the first HTTP

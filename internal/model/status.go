@@ -9,6 +9,7 @@ const (
 	StatusBuildFailure ComponentStatus = "build_failure" // the last build failed
 	StatusClosed       ComponentStatus = "closed"        // 已关闭
 	StatusStarting     ComponentStatus = "starting"      // 启动中
+	StatusScheduling   ComponentStatus = "scheduling"    // 调度中: not enough memory or CPU to start an instance
 	StatusWaiting      ComponentStatus = "waiting"       // 等待启动: a dependency is not ready
 	StatusRunning      ComponentStatus = "running"       // 运行中
 	StatusUpgrade      ComponentStatus = "upgrade"       // 升级中: old and new versions both run
@@ -22,7 +23,7 @@ const (
 func (s ComponentStatus) Label() string {
 	return map[ComponentStatus]string{
 		StatusUndeploy: "未部署", StatusBuilding: "构建中", StatusBuildFailure: "构建失败",
-		StatusClosed: "已关闭", StatusStarting: "启动中", StatusWaiting: "等待启动",
+		StatusClosed: "已关闭", StatusStarting: "启动中", StatusScheduling: "调度中", StatusWaiting: "等待启动",
 		StatusRunning: "运行中", StatusUpgrade: "升级中", StatusSomeAbnormal: "部分实例异常",
 		StatusAbnormal: "运行异常", StatusStopping: "关闭中", StatusUnknown: "未知",
 	}[s]

@@ -249,6 +249,9 @@ func (c *Component) Validate() error {
 	if c.Memory != 0 && c.Memory < 4<<20 {
 		return invalid("memory", "must be at least 4Mi, or 0 for no limit")
 	}
+	if c.SettleSeconds < 0 || c.SettleSeconds > 600 {
+		return invalid("settle_seconds", "must be between 1 and 600 seconds, or 0 for the default of %d (got %d)", DefaultSettleSeconds, c.SettleSeconds)
+	}
 	seenPort := map[int]bool{}
 	for i, p := range c.Ports {
 		if err := p.Validate(fmt.Sprintf("ports[%d]", i)); err != nil {

@@ -28,6 +28,8 @@ type componentSpec struct {
 	Volumes   []model.Volume `json:"volumes"`
 	Readiness *probeSpec     `json:"readiness"`
 	Liveness  *probeSpec     `json:"liveness"`
+	// SettleSeconds is how long a deploy's new instances must stay ready.
+	SettleSeconds int `json:"settle_seconds"`
 	// RestartEvent must survive a restart of berth: it is part of what the
 	// running instances were started with, and adoption compares it.
 	RestartEvent string `json:"restart_event"`
@@ -71,6 +73,7 @@ func (s *sqlStore) specOf(c *model.Component) (string, error) {
 		Instances: c.Instances, Memory: c.Memory, CPU: c.CPU,
 		Cmd: c.Cmd, Args: c.Args, Ports: c.Ports, Envs: c.Envs, Volumes: c.Volumes,
 		Readiness: toProbeSpec(c.Readiness), Liveness: toProbeSpec(c.Liveness),
+		SettleSeconds:       c.SettleSeconds,
 		RestartEvent:        c.RestartEvent,
 		RegisteredEndpoints: c.RegisteredEndpoints, EndpointKey: c.EndpointKey,
 		InjectedEnv: c.InjectedEnv, RestartPending: c.RestartPending, Gated: c.Gated,
@@ -87,6 +90,7 @@ func (sp *componentSpec) applyTo(c *model.Component) {
 	c.Instances, c.Memory, c.CPU = sp.Instances, sp.Memory, sp.CPU
 	c.Cmd, c.Args, c.Ports, c.Envs, c.Volumes = sp.Cmd, sp.Args, sp.Ports, sp.Envs, sp.Volumes
 	c.Readiness, c.Liveness = sp.Readiness.probe(), sp.Liveness.probe()
+	c.SettleSeconds = sp.SettleSeconds
 	c.RestartEvent = sp.RestartEvent
 	c.RegisteredEndpoints, c.EndpointKey = sp.RegisteredEndpoints, sp.EndpointKey
 	c.InjectedEnv, c.RestartPending, c.Gated = sp.InjectedEnv, sp.RestartPending, sp.Gated
