@@ -608,11 +608,12 @@ func (c *controller) probe(ctx context.Context, in *instance, spec runtime.Compo
 	checkLiveness := in.liveness != nil && now.Sub(in.started) >= probe.InitialDelay(spec.Liveness)
 	var readyErr, liveErr error
 	c.unlocked(func() {
+		// A refused port is explained by what the instance listens on.
 		if spec.Readiness != nil {
-			readyErr = probe.Check(ctx, spec.Readiness, ip, exec)
+			readyErr = c.d.explainRefused(ctx, id, spec.Readiness.Port, probe.Check(ctx, spec.Readiness, ip, exec))
 		}
 		if checkLiveness {
-			liveErr = probe.Check(ctx, spec.Liveness, ip, exec)
+			liveErr = c.d.explainRefused(ctx, id, spec.Liveness.Port, probe.Check(ctx, spec.Liveness, ip, exec))
 		}
 	})
 	if !c.current(in, phaseRunning) {
