@@ -62,6 +62,16 @@ func refused(r *Route, reset bool) Failure {
 	return f
 }
 
+// withHint puts what berth knows of the refusal (the port the app listens
+// on instead) in front of the general advice.
+func withHint(f Failure, hint string) Failure {
+	if hint == "" {
+		return f
+	}
+	f.Message = "The instance refused the connection: " + hint + "."
+	return f
+}
+
 func timedOut(r *Route) Failure {
 	return Failure{Status: http.StatusGatewayTimeout, Cause: CauseTimeout, Title: "Gateway timeout",
 		Message:   "The instance did not answer within the route's timeout.",

@@ -297,6 +297,9 @@ func (p *Proxy) upstreamFailed(x *exchange, err error) {
 		f = bodyTooLarge(route)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		f = refused(route, false)
+		if route.Hint != nil {
+			f = withHint(f, route.Hint(x.rec.Upstream))
+		}
 	case isTimeout(err):
 		f = timedOut(route)
 	case errors.As(err, &bad):

@@ -23,6 +23,10 @@ type Route struct {
 	Port      int
 	// Upstreams returns the ready instance addresses (host:port) now.
 	Upstreams func() []string
+	// Hint, when set, says why an upstream refused the connection (what
+	// its instance listens on instead), for the 502 page; "" knows no
+	// better.
+	Hint func(upstream string) string
 
 	// RewritePath, when set, replaces the matched Path prefix before the
 	// request goes upstream (Path "/api", RewritePath "/" sends /api/x as /x).
