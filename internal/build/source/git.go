@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berth-platform/berth/internal/model"
+	"github.com/berth-platform/berth/internal/netguard"
 )
 
 // GitSpec says what to clone.
@@ -35,6 +36,10 @@ type GitSpec struct {
 	// Depth is the history depth; 0 means 1 (a shallow clone), a negative
 	// value the full history.
 	Depth int
+	// Guard refuses repository and submodule hosts that are the host's or
+	// berth's own addresses, checked right before git connects; nil checks
+	// nothing (tests cloning from loopback). The worker always sets it.
+	Guard *netguard.Policy
 }
 
 // Commit is the checked-out commit.
@@ -66,7 +71,7 @@ var hexRe = regexp.MustCompile(`^[0-9a-fA-F]{4,64}$`)
 // git's own messages to log. On failure dir is left empty and the error is
 // a *GitError (or *InvalidURLError) saying what to fix.
 func Clone(ctx context.Context, spec GitSpec, dir string, log io.Writer) (Commit, error) {
-	c, err := newCloner(spec, dir, log)
+	c, err := newCloner(ctx, spec, dir, log)
 	if err != nil {
 		return Commit{}, err
 	}
@@ -93,7 +98,7 @@ func (c *cloner) logVersion(commit Commit) {
 
 // newCloner checks the URL, says where the code comes from, and prepares
 // git's environment with the credentials; close c.env when done.
-func newCloner(spec GitSpec, dir string, log io.Writer) (*cloner, error) {
+func newCloner(ctx context.Context, spec GitSpec, dir string, log io.Writer) (*cloner, error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -121,7 +126,12 @@ func newCloner(spec GitSpec, dir string, log io.Writer) (*cloner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cloner{spec: spec, remote: r, redacted: redacted, dir: dir, env: env, log: log}, nil
+	c := &cloner{spec: spec, remote: r, redacted: redacted, dir: dir, env: env, log: log}
+	if err := c.pinRemote(ctx, r); err != nil {
+		env.close()
+		return nil, err
+	}
+	return c, nil
 }
 
 type cloner struct {
@@ -131,6 +141,9 @@ type cloner struct {
 	dir      string
 	env      *gitEnv
 	log      io.Writer
+	// config is git -c options for every command: the checked addresses
+	// of the hosts it may connect to.
+	config []string
 }
 
 // remoteRefs is what ls-remote reported.
@@ -187,11 +200,7 @@ func (c *cloner) clone(ctx context.Context) (Commit, error) {
 		return Commit{}, err
 	}
 	if c.spec.Submodules {
-		args := []string{"submodule", "update", "--init", "--recursive"}
-		if depth > 0 {
-			args = append(args, "--depth", strconv.Itoa(depth))
-		}
-		if _, err := c.git(ctx, true, args...); err != nil {
+		if err := c.submodules(ctx, depth); err != nil {
 			return Commit{}, err
 		}
 	}
@@ -303,15 +312,21 @@ func (c *cloner) head(ctx context.Context) (Commit, error) {
 // a failure should be classified from git's message (remote operations) or
 // reported as a plain local failure.
 func (c *cloner) git(ctx context.Context, network bool, args ...string) (string, error) {
+	return c.gitIn(ctx, c.dir, network, args...)
+}
+
+// gitIn is git in another directory of the checkout (a submodule's).
+func (c *cloner) gitIn(ctx context.Context, dir string, network bool, args ...string) (string, error) {
 	full := append([]string{
 		"-c", "credential.helper=",
 		"-c", "init.defaultBranch=main",
 		"-c", "advice.detachedHead=false",
 		"-c", "http.lowSpeedLimit=1000",
 		"-c", "http.lowSpeedTime=60",
-	}, args...)
+	}, c.config...)
+	full = append(full, args...)
 	cmd := exec.CommandContext(ctx, "git", full...)
-	cmd.Dir = c.dir
+	cmd.Dir = dir
 	cmd.Env = c.env.env
 	var stdout bytes.Buffer
 	stderr := &tailBuffer{max: 16 << 10}

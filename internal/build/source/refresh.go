@@ -33,7 +33,7 @@ func refreshInPlace(ctx context.Context, spec GitSpec, dir string, log io.Writer
 		return Commit{}, false
 	}
 	// Quiet until it is sure: a fresh clone says it all again otherwise.
-	c, err := newCloner(spec, dir, io.Discard)
+	c, err := newCloner(ctx, spec, dir, io.Discard)
 	if err != nil {
 		return Commit{}, false
 	}
