@@ -17,7 +17,7 @@ import (
 
 // startGateway opens the gateway's listeners and publishes what the store
 // holds before the API takes requests.
-func startGateway(ctx context.Context, cfg Config, dir *dataDir, st store.Store, endpoints worker.EndpointSource) (*gateway.Gateway, *worker.GatewaySync, *api.GatewayInfo, error) {
+func startGateway(ctx context.Context, cfg Config, dir *dataDir, st store.Store, endpoints worker.EndpointSource, hints worker.HintSource) (*gateway.Gateway, *worker.GatewaySync, *api.GatewayInfo, error) {
 	accessLog, err := os.OpenFile(dir.file("logs", "gateway-access.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, nil, err
@@ -43,6 +43,7 @@ func startGateway(ctx context.Context, cfg Config, dir *dataDir, st store.Store,
 		base = machineIP() + ".nip.io"
 	}
 	sync := worker.NewGatewaySync(st, gw, endpoints, base)
+	sync.Hints = hints
 	if err := sync.Sync(ctx); err != nil {
 		gw.Close()
 		return nil, nil, nil, fmt.Errorf("publish the stored rules: %w", err)

@@ -231,18 +231,19 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var reconciler *worker.Reconciler
 	var endpoints worker.EndpointSource
+	var hints worker.HintSource
 	if driver != nil {
 		reconciler = worker.NewReconciler(st, driver)
 		reconciler.ThirdParty.Guard = guard
 		defer reconciler.ThirdParty.Close()
-		endpoints = reconciler.Endpoints
+		endpoints, hints = reconciler.Endpoints, reconciler.ListenHint
 	}
 
 	var gw *gateway.Gateway
 	var gwSync *worker.GatewaySync
 	var gwInfo *api.GatewayInfo
 	err = ph.run("gateway", func() (string, error) {
-		gw, gwSync, gwInfo, err = startGateway(ctx, cfg, dir, st, endpoints)
+		gw, gwSync, gwInfo, err = startGateway(ctx, cfg, dir, st, endpoints, hints)
 		if err != nil {
 			return "", err
 		}

@@ -30,6 +30,10 @@ type GatewaySync struct {
 
 	certs    map[string]*tls.Certificate // parsed, by id and expiry
 	limiters map[string]*limiter         // by rule id, kept across syncs
+
+	// Hints, set before the first Sync, explain refused upstreams on the
+	// gateway's 502 page.
+	Hints HintSource
 }
 
 // limiter remembers the settings a rule's bucket was made with, so a sync
@@ -170,7 +174,7 @@ func (s *GatewaySync) route(c *model.Component, port int, domain string) gateway
 	id := c.ID
 	return gateway.Route{ID: "default-" + c.Team + "-" + c.Alias + "-" + strconv.Itoa(port), Domain: domain, Path: "/",
 		Component: c.Team + "/" + c.Alias, Port: port,
-		Upstreams: func() []string { return s.endpoints(id, port) }}
+		Upstreams: func() []string { return s.endpoints(id, port) }, Hint: s.hint(id)}
 }
 
 func applyOptions(r *gateway.Route, o model.RouteOptions) {
