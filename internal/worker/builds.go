@@ -188,22 +188,16 @@ func (b *Builds) build(ctx context.Context, t *model.Task, log *TaskLog) error {
 			c.Normalize()
 			log.Printf("build", "the app listens on port %d: added it to %s as an inner port (PATCH it with {\"outer\": true} to publish it)", port, c.Alias)
 		}
-		if c.Readiness == nil {
-			// Ready when the app accepts connections, not when its process
-			// started (interpreters take a while to listen): a rollout then
-			// never sends requests to an instance that would refuse them.
-			for _, p := range c.Ports {
-				if p.Protocol != model.ProtoUDP {
-					c.Readiness = &model.Probe{Type: model.ProbeTCP, Port: p.Port, PeriodSeconds: 1}
-					log.Printf("build", "readiness: %s is ready when port %d accepts connections (set a readiness check to change it)", c.Alias, p.Port)
-					break
-				}
-			}
-		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if c.Readiness == nil {
+		// The default probe is ReadinessProbe's, applied at deploy time.
+		if p := ReadinessProbe(c); p != nil {
+			log.Printf("build", "readiness: %s is ready when port %d accepts connections (set a readiness check to change it)", c.Alias, p.Port)
+		}
 	}
 	log.Printf("deploy", "Deploying version %d", version.Number)
 	return b.tasks.realize(ctx, c, log, "deploy")

@@ -326,6 +326,10 @@ func (ct *ComponentTasks) realize(ctx context.Context, c *model.Component, log *
 	if ct.Runtime == nil {
 		return nil
 	}
+	serving, err := ct.Runtime.ServingVersion(ctx, c)
+	if err != nil {
+		return err
+	}
 	c, started, err := ct.launch(ctx, c, log, stage)
 	if err != nil || !started {
 		return err
@@ -333,7 +337,38 @@ func (ct *ComponentTasks) realize(ctx context.Context, c *model.Component, log *
 	if c.Kind == model.KindThirdParty || c.DeployVersion == 0 {
 		return nil
 	}
-	return ct.Runtime.Wait(ctx, c, func(line string) { log.Printf(stage, "%s", line) })
+	progress := func(line string) { log.Printf(stage, "%s", line) }
+	err = ct.Runtime.Wait(ctx, c, progress)
+	if unhealthy(err) && serving > 0 && serving != c.DeployVersion && c.Desired == model.DesiredRunning {
+		return ct.rollBackTo(ctx, c, serving, err, log, stage)
+	}
+	return err
+}
+
+// rollBackTo returns c to the version that served before a rollout whose
+// instances failed, and fails the task with the instances' reason.
+func (ct *ComponentTasks) rollBackTo(ctx context.Context, c *model.Component, serving int64, cause error, log *TaskLog, stage string) error {
+	failed := c.DeployVersion
+	v, err := ct.store.GetVersion(ctx, c.ID, serving)
+	if err != nil {
+		return fmt.Errorf("%w; rolling back to version %d: load version: %w", cause, serving, err)
+	}
+	log.Printf(stage, "version %d failed; rolling back to version %d (%s), which was serving", failed, v.Number, v.Image)
+	c, err = ct.mutate(ctx, c.ID, func(c *model.Component) error {
+		if c.DeployVersion == failed {
+			c.DeployVersion, c.Image = v.Number, v.Image
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w; rolling back to version %d: %w", cause, serving, err)
+	}
+	if err := ct.Runtime.Apply(ctx, c, func(line string) { log.Printf(stage, "%s", line) }); err != nil {
+		return fmt.Errorf("%w; rolling back to version %d: %w", cause, serving, err)
+	}
+	var f *Failure
+	errors.As(cause, &f)
+	return &Failure{Reason: f.Reason, Err: fmt.Errorf("%w\nrolled back to version %d", f.Err, serving)}
 }
 
 // launch applies c's desired state. A component to run whose dependencies

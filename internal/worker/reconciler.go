@@ -24,6 +24,9 @@ type Reconciler struct {
 	// Registry is where builds push; the runtime pulls from it with these
 	// credentials. Nil when nothing is built.
 	Registry *ImageRegistry
+	// ReadyTimeout bounds a rollout: a new version not ready by then is
+	// rolled back or fails. Zero is 5 minutes.
+	ReadyTimeout time.Duration
 }
 
 // NewReconciler returns a reconciler over driver.
@@ -51,7 +54,7 @@ func Spec(c *model.Component) runtime.ComponentSpec {
 		ComponentID: c.ID, Team: c.Team, App: c.App, Alias: c.Alias,
 		Version: c.DeployVersion, Image: c.Image, Instances: c.Instances,
 		Cmd: c.Cmd, Args: c.Args, Memory: c.Memory, CPU: c.CPU,
-		Ports: c.Ports, Volumes: c.Volumes, Readiness: c.Readiness, Liveness: c.Liveness,
+		Ports: c.Ports, Volumes: c.Volumes, Readiness: ReadinessProbe(c), Liveness: c.Liveness,
 		RestartToken: c.RestartEvent,
 	}
 	// The component's own variables (not those of scope outer: they are
@@ -71,7 +74,7 @@ func (r *Reconciler) Apply(ctx context.Context, c *model.Component, progress fun
 		// Held back until its dependencies are ready; Run starts it.
 	case c.Desired == model.DesiredRunning && c.DeployVersion > 0:
 		spec := Spec(c)
-		spec.Progress = progress
+		spec.Progress, spec.ReadyTimeout = progress, r.ReadyTimeout
 		reg, err := r.store.GetRegistry(ctx, c.Team, model.ImageHost(c.Image))
 		if err != nil && !errors.Is(err, model.ErrNotFound) {
 			return fmt.Errorf("registry settings of %s: %w", c.Image, err)
@@ -271,6 +274,14 @@ func (r *Reconciler) Status(ctx context.Context, c *model.Component) (model.Comp
 	return s, m, nil
 }
 
+// readyTimeout bounds a rollout (the driver's default when unset).
+func (r *Reconciler) readyTimeout() time.Duration {
+	if r.ReadyTimeout > 0 {
+		return r.ReadyTimeout
+	}
+	return 5 * time.Minute
+}
+
 // rolloutGrace is how long past a rollout's own ready timeout a task waits
 // for the driver to conclude.
 const rolloutGrace = 30 * time.Second
@@ -278,8 +289,9 @@ const rolloutGrace = 30 * time.Second
 // Wait blocks until the driver has brought c to its desired state, and
 // says why not if it cannot.
 func (r *Reconciler) Wait(ctx context.Context, c *model.Component, progress func(string)) error {
-	deadline := time.Now().Add(5*time.Minute + rolloutGrace)
+	deadline := time.Now().Add(r.readyTimeout() + rolloutGrace)
 	lastMsg := ""
+	watch := newOutcome(c, progress)
 	for {
 		stopping := c.Desired == model.DesiredStopped || c.Instances == 0
 		if stopping {
@@ -298,8 +310,7 @@ func (r *Reconciler) Wait(ctx context.Context, c *model.Component, progress func
 			}
 			switch st.Phase {
 			case runtime.RolloutComplete:
-				progress(fmt.Sprintf("%d instance(s) of version %d ready", c.Instances, c.DeployVersion))
-				return nil
+				return r.settle(ctx, c, progress)
 			case runtime.RolloutRolledBack:
 				return &Failure{Reason: firstNonEmpty(st.Reason, "RolledBack"), Err: fmt.Errorf("version %d never became ready and was rolled back: %s", st.Version, st.Message)}
 			case runtime.RolloutFailed:
@@ -309,14 +320,19 @@ func (r *Reconciler) Wait(ctx context.Context, c *model.Component, progress func
 				progress(st.Message)
 				lastMsg = st.Message
 			}
+			instances, err := r.driver.Instances(ctx, c.ID)
+			if err != nil {
+				return fmt.Errorf("read instances: %w", err)
+			}
+			if err := watch.check(instances); err != nil {
+				return err
+			}
 		}
 		if time.Now().After(deadline) {
-			return &Failure{Reason: "Timeout", Err: fmt.Errorf("the runtime did not reach the desired state within %s", 5*time.Minute+rolloutGrace)}
+			return &Failure{Reason: "Timeout", Err: fmt.Errorf("the runtime did not reach the desired state within %s", r.readyTimeout()+rolloutGrace)}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		if err := pause(ctx, pollInterval); err != nil {
+			return err
 		}
 	}
 }

@@ -29,6 +29,7 @@ func DeriveStatus(c *model.Component, instances []model.Instance, rollout runtim
 	var ready, abnormal, pending int
 	versions := map[int64]bool{}
 	var reasons []string
+	var unscheduled *model.Instance
 	for _, in := range instances {
 		if in.Status == model.InstanceTerminating || in.Status == model.InstanceSucceeded {
 			continue
@@ -40,12 +41,23 @@ func DeriveStatus(c *model.Component, instances []model.Instance, rollout runtim
 		case model.InstanceAbnormal, model.InstanceFailed, model.InstanceUnhealthy:
 			abnormal++
 			reasons = append(reasons, fmt.Sprintf("%s: %s", in.ID, firstNonEmpty(in.Reason, string(in.Status))))
+		case model.InstanceScheduling:
+			pending++
+			if unscheduled == nil {
+				unscheduled = &in
+			}
 		default:
 			pending++
 		}
 	}
 	if rollout.Phase == runtime.RolloutFailed {
 		return model.StatusAbnormal, firstNonEmpty(rollout.Message, rollout.Reason)
+	}
+	if unscheduled != nil && abnormal == 0 && ready < c.Instances {
+		// What keeps the component from running is the machine, not the
+		// app: say so in every view, with the resource, ask and free figures.
+		return model.StatusScheduling, fmt.Sprintf("%d of %d instance(s) ready; instance %s cannot be scheduled: %s",
+			ready, c.Instances, unscheduled.ID, firstNonEmpty(unscheduled.Message, unscheduled.Reason))
 	}
 	if rollout.Phase == runtime.RolloutProgress && len(versions) > 1 {
 		return model.StatusUpgrade, fmt.Sprintf("rolling out version %d: %d of %d ready", rollout.Version, ready, c.Instances)
