@@ -34,6 +34,9 @@ func (a *API) deleteComponent(w http.ResponseWriter, r *http.Request) error {
 	if len(dependents) > 0 && r.URL.Query().Get("force") == "" {
 		return conflict("component %q is a dependency of %v; remove those dependencies first, or delete with ?force=1", c.Alias, dependents)
 	}
+	if err := a.cancelRunning(r, c); err != nil {
+		return err
+	}
 	p := worker.DeleteTask{Team: c.Team, App: c.App, ComponentID: c.ID, KeepVolumes: keepVolumes(r)}
 	return a.acceptDelete(w, r, c.Team, worker.ComponentTarget(c), worker.TaskComponentDelete, p,
 		fmt.Sprintf("delete of component %s accepted by %s; queued", c.Alias, principalName(r)))
@@ -88,6 +91,27 @@ func (a *API) outsideDependents(r *http.Request, team, app string) error {
 	}
 	if len(outside) > 0 {
 		return conflict("components of other apps depend on app %q: %v; remove those dependencies first, or delete with ?force=1", app, outside)
+	}
+	return nil
+}
+
+// cancelRunning cancels the component's operation running now, as berth
+// cancel would: the delete runs after it, and a build can take half an
+// hour. Queued operations run first and find the component gone or are
+// undone by the delete.
+func (a *API) cancelRunning(r *http.Request, c *model.Component) error {
+	if a.cfg.Cancel == nil {
+		return nil
+	}
+	target := worker.ComponentTarget(c)
+	evs, err := a.store.ListEvents(r.Context(), model.EventFilter{Team: c.Team, Target: target, Status: model.EventRunning, Limit: 100})
+	if err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		if ev.Target == target && a.cfg.Cancel(ev.ID) {
+			a.log.Printf(r.Context(), ev.ID, "", "cancelled: component %s is being deleted (by %s)", c.Alias, principalName(r))
+		}
 	}
 	return nil
 }

@@ -261,6 +261,7 @@ func Run(ctx context.Context, cfg Config) error {
 	tasks.Register(runner)
 	deletes := worker.NewDeletes(st, tasks)
 	deletes.DeleteRepositories, deletes.Changed = hubRepositoryDeleter(imageHub), gwSync.Wake
+	deletes.Cancel = runner.Cancel
 	deletes.Register(runner)
 
 	apiCfg := api.Config{

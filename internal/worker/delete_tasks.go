@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/berth-platform/berth/internal/model"
 	"github.com/berth-platform/berth/internal/store"
@@ -36,6 +37,10 @@ func TeamTarget(team string) string { return "team:" + team }
 // components created while it ran.
 const deleteRounds = 5
 
+// settleWait bounds how long a delete waits for a cancelled operation of
+// a component to end.
+const settleWait = 2 * time.Minute
+
 // Deletes removes what deleted teams, apps and components owned: their
 // instances, service addresses, logs and volumes (through the runtime),
 // their rows (and with them gateway rules, dependencies, versions), the
@@ -52,6 +57,9 @@ type Deletes struct {
 	// Changed asks the gateway to drop the deleted routes now rather than
 	// at its next periodic sync; may be nil.
 	Changed func()
+	// Cancel stops an operation running in this server by its event id
+	// (the runner's); nil leaves them running.
+	Cancel func(eventID string) bool
 }
 
 // NewDeletes returns the delete handlers; the runtime is tasks.Runtime.
@@ -182,6 +190,9 @@ func (d *Deletes) removeComponents(ctx context.Context, team, app string, keepVo
 // and forget its instances and service addresses, then its row, then what
 // builds and the hub keep of it.
 func (d *Deletes) removeComponent(ctx context.Context, c *model.Component, keepVolumes bool, log *TaskLog) error {
+	if err := d.settle(ctx, c, log); err != nil {
+		return err
+	}
 	if err := d.stopForGood(ctx, c, keepVolumes); err != nil {
 		return err
 	}
@@ -210,6 +221,50 @@ func (d *Deletes) removeComponent(ctx context.Context, c *model.Component, keepV
 		what = "its instances, service addresses and logs (volumes kept)"
 	}
 	log.Printf("delete", "%s deleted with %s", c.Alias, what)
+	return nil
+}
+
+// settle cancels the component's operations running in this server but
+// the delete itself (a team or app delete runs beside them: a build would
+// push to the repository and write the checkout the delete removes, a
+// deploy would start instances again) and waits for them to end.
+func (d *Deletes) settle(ctx context.Context, c *model.Component, log *TaskLog) error {
+	if d.Cancel == nil {
+		return nil
+	}
+	target := ComponentTarget(c)
+	evs, err := d.store.ListEvents(ctx, model.EventFilter{Team: c.Team, Target: target, Status: model.EventRunning, Limit: 100})
+	if err != nil {
+		return fmt.Errorf("list the operations of %s: %w", c.Alias, err)
+	}
+	var cancelled []string
+	for _, ev := range evs {
+		// Target is a prefix filter: component "app" must not cancel "app2".
+		if ev.Target == target && ev.ID != log.eventID && d.Cancel(ev.ID) {
+			cancelled = append(cancelled, ev.ID)
+		}
+	}
+	if len(cancelled) == 0 {
+		return nil
+	}
+	log.Printf("delete", "%s: cancelled its running operation(s) %v", c.Alias, cancelled)
+	deadline := time.Now().Add(settleWait)
+	for _, id := range cancelled {
+		for {
+			ev, err := d.store.GetEvent(ctx, id)
+			if err != nil || ev.Status != model.EventRunning {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: operation %s did not end within %s of being cancelled; delete again once it has", c.Alias, id, settleWait)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
 	return nil
 }
 

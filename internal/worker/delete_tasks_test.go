@@ -162,3 +162,54 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A delete cancels what still runs for its component (a build would push
+// to the repository the delete removes) and waits for it to end; the
+// operation of a component whose alias merely starts the same is left
+// alone, and so is the delete's own event, on the same target.
+func TestDeleteCancelsRunningOperations(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	must(t, st.CreateTeam(ctx, &model.Team{Name: "shop"}))
+	must(t, st.CreateApp(ctx, &model.App{Team: "shop", Name: "web"}))
+	app := &model.Component{Team: "shop", App: "web", Alias: "app", Kind: model.KindImage, Image: "busybox"}
+	must(t, st.CreateComponent(ctx, app))
+	app2 := &model.Component{Team: "shop", App: "web", Alias: "app2", Kind: model.KindImage, Image: "busybox"}
+	must(t, st.CreateComponent(ctx, app2))
+	running := func(c *model.Component, typ string, payload []byte) *model.Task {
+		now := time.Now().UTC()
+		ev := &model.Event{ID: model.NewID("ev"), Team: c.Team, Type: typ, Target: ComponentTarget(c), Status: model.EventRunning, CreatedAt: now}
+		task := &model.Task{ID: ev.ID, EventID: ev.ID, Type: ev.Type, Team: c.Team, Target: ev.Target,
+			Payload: payload, Status: model.TaskQueued, CreatedAt: now, UpdatedAt: now}
+		must(t, st.CreateEvent(ctx, ev, task))
+		return task
+	}
+	build, otherBuild := running(app, TaskBuild, nil), running(app2, TaskBuild, nil)
+	raw, _ := json.Marshal(DeleteTask{Team: "shop", ComponentID: app.ID})
+	del := running(app, TaskComponentDelete, raw)
+
+	ct := NewComponentTasks(st)
+	ct.Runtime = NewReconciler(st, &removals{})
+	d := NewDeletes(st, ct)
+	logs := events.NewLog(st)
+	var cancelled []string
+	d.Cancel = func(id string) bool {
+		cancelled = append(cancelled, id)
+		go func() { // the cancelled task ends a moment later
+			time.Sleep(300 * time.Millisecond)
+			_ = logs.Finish(ctx, id, model.EventFailure, "Cancelled", "cancelled by a user")
+		}()
+		return true
+	}
+	must(t, d.deleteComponentTask(ctx, del, &TaskLog{log: logs, eventID: del.EventID}))
+	if !slices.Equal(cancelled, []string{build.EventID}) {
+		t.Fatalf("cancelled %v, want only app's build %s (not app2's %s, not the delete %s)", cancelled, build.EventID, otherBuild.EventID, del.EventID)
+	}
+	if ev, err := st.GetEvent(ctx, build.EventID); err != nil || ev.Status == model.EventRunning {
+		t.Fatalf("the delete did not wait for the cancelled build to end: %+v %v", ev, err)
+	}
+}
