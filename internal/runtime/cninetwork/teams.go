@@ -146,6 +146,28 @@ func (t *TeamNetworks) Network(i int) (*Network, error) {
 	return n, nil
 }
 
+// Release removes team block i's network (bridge, masquerade rules,
+// leases) and its isolation rule, so that the block can serve another
+// team. Its instances must be gone.
+func (t *TeamNetworks) Release(ctx context.Context, i int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	bridge := t.bridgeName(i)
+	n := t.nets[i]
+	if n == nil {
+		n = &Network{cfg: Config{Name: "berth-" + bridge, Bridge: bridge, StateDir: filepath.Join(t.cfg.StateDir, bridge)}}
+	}
+	if err := n.Destroy(ctx); err != nil {
+		return err
+	}
+	_ = os.Remove(n.cfg.StateDir)
+	delete(t.nets, i)
+	rule := []string{"-i", bridge, "!", "-o", bridge, "-d", t.supernet.String(), "-j", "DROP"}
+	for iptables(ctx, append([]string{"-D", t.chain}, rule...)...) == nil {
+	}
+	return nil
+}
+
 // Networks are the team networks prepared so far.
 func (t *TeamNetworks) Networks() []*Network {
 	t.mu.Lock()

@@ -147,7 +147,7 @@ func (e *Engine) Network() *cninetwork.Network { return e.network }
 
 // AddNetwork makes a network known to Stop before any Run used it (the
 // networks of containers a previous berth started).
-func (e *Engine) AddNetwork(n *cninetwork.Network) { e.networks.LoadOrStore(n.Name(), n) }
+func (e *Engine) AddNetwork(n *cninetwork.Network) { e.networks.Store(n.Name(), n) }
 
 // networked says whether instances get network namespaces at all.
 func (e *Engine) networked() bool {

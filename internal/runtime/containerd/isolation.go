@@ -62,8 +62,8 @@ func (iso *isolation) openNetworks(ctx context.Context, cfg DriverConfig, stateD
 	if err != nil {
 		return err
 	}
-	for _, i := range iso.teams.all() {
-		if _, err := iso.networks.Network(i); err != nil {
+	for _, n := range iso.teams.all() {
+		if _, err := iso.networks.Network(n.Net); err != nil {
 			return err
 		}
 	}
@@ -115,15 +115,15 @@ func (iso *isolation) summary() string {
 // place puts an instance of team on the team's network and, with user
 // namespaces, in the team's id range.
 func (iso *isolation) place(is *InstanceSpec, team string) error {
-	i, err := iso.teams.of(team)
+	nums, err := iso.teams.of(team)
 	if err != nil {
 		return err
 	}
-	if is.Network, err = iso.networks.Network(i); err != nil {
+	if is.Network, err = iso.networks.Network(nums.Net); err != nil {
 		return err
 	}
 	if iso.userNS {
-		m := teamIDMap(i)
+		m := teamIDMap(nums.IDs)
 		is.UserNS = &m
 	}
 	return nil
@@ -139,11 +139,11 @@ func (iso *isolation) mayConnect(team string, known bool, remote net.IP) bool {
 	if !known {
 		return false
 	}
-	i, err := iso.teams.of(team)
-	if err != nil {
+	nums, ok := iso.teams.lookup(team)
+	if !ok {
 		return false
 	}
-	n, err := iso.networks.Network(i)
+	n, err := iso.networks.Network(nums.Net)
 	return err == nil && n.Subnet().Contains(remote)
 }
 
@@ -190,4 +190,34 @@ func bundleStateDir(dataDir string) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// ReleaseTeam gives back what a deleted team held on this machine: its
+// network (bridge, leases, isolation rule) and its block for a next team.
+// Its user id range is never given to another team. It refuses while a
+// component of the team still has instances.
+func (d *Driver) ReleaseTeam(ctx context.Context, team string) error {
+	var comps []string
+	d.teamOf.Range(func(k, v any) bool {
+		if v.(string) == team {
+			comps = append(comps, k.(string))
+		}
+		return true
+	})
+	for _, id := range comps {
+		if c := d.controller(id); c != nil && len(c.instanceIDs()) > 0 {
+			return fmt.Errorf("team %s still runs component %s; remove its components first", team, id)
+		}
+	}
+	nums, ok := d.iso.teams.lookup(team)
+	if !ok {
+		return nil
+	}
+	if err := d.iso.networks.Release(ctx, nums.Net); err != nil {
+		return fmt.Errorf("release team %s: %w", team, err)
+	}
+	for _, id := range comps {
+		d.teamOf.Delete(id)
+	}
+	return d.iso.teams.release(team)
 }

@@ -208,3 +208,47 @@ func TestOpenRetiresTheSharedBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A deleted team's network block serves the next team; its user id range
+// never does. Releasing a team that still runs is refused.
+func TestReleaseTeam(t *testing.T) {
+	requirePrereqs(t)
+	dir := shortDir(t)
+	reg := startRegistry(t, registryOpts{})
+	image := reg.push(t, "test/busybox:v1", busyboxImage(t), "", "")
+	var cfg DriverConfig
+	d := openTestDriver(t, dir, &cfg)
+	defer func() { destroyDriver(t, d) }()
+	ctx := context.Background()
+
+	spec := web("cmp-x", image, 1, 1)
+	spec.Team, spec.Volumes = "x", nil
+	if err := d.Apply(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(t, d, "cmp-x", runtime.RolloutComplete, time.Minute)
+	x, _ := d.iso.teams.lookup("x")
+	if err := d.iso.place(&InstanceSpec{}, "y"); err != nil {
+		t.Fatal(err)
+	}
+	y, _ := d.iso.teams.lookup("y")
+	if err := d.ReleaseTeam(ctx, "x"); err == nil {
+		t.Fatal("released a team that still runs an instance")
+	}
+	if err := d.Remove(ctx, "cmp-x", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ReleaseTeam(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := exec.Command("iptables", "-w", "-S", d.iso.networks.Chain()).CombinedOutput(); strings.Count(string(out), "-j DROP") != 1 {
+		t.Errorf("after releasing x, the isolation chain should hold y's rule only:\n%s", out)
+	}
+	z, err := d.iso.teams.of("z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z.Net != x.Net || z.IDs == x.IDs || z.IDs == y.IDs {
+		t.Fatalf("x %+v y %+v z %+v: z must reuse x's network block and get an id range of its own", x, y, z)
+	}
+}

@@ -44,67 +44,113 @@ func (m IDMap) mappings() []specs.LinuxIDMapping {
 	return []specs.LinuxIDMapping{{ContainerID: 0, HostID: m.HostID, Size: m.Size}}
 }
 
-// teamIDMap is the id range of team block index.
-func teamIDMap(index int) IDMap {
-	return IDMap{HostID: uint32(IDBase + IDRange*index), Size: IDRange}
+// maxIDRanges keeps every range below 2^32 host ids.
+const maxIDRanges = (1<<32 - IDBase) / IDRange
+
+// teamIDMap is the id range number n.
+func teamIDMap(n int) IDMap {
+	return IDMap{HostID: uint32(IDBase + IDRange*n), Size: IDRange}
 }
 
-// teamIndex hands every team a number for life, kept in a file: the
-// number picks the team's id range and network block, which must not
-// change while its files and containers exist.
+// teamNumbers are what a team is given on this machine: its id range,
+// never handed to another team (files of a deleted team's kept volumes
+// still belong to it), and its network block, reused once released.
+type teamNumbers struct {
+	IDs int `json:"ids"`
+	Net int `json:"net"`
+}
+
+// teamIndex keeps the teams' numbers in a file: they must not change
+// while a team's files and containers exist.
 type teamIndex struct {
 	file string
 	mu   sync.Mutex
-	m    map[string]int
+	st   struct {
+		NextIDs int                    `json:"next_ids"`
+		Teams   map[string]teamNumbers `json:"teams"`
+	}
 }
 
 func openTeamIndex(file string) (*teamIndex, error) {
-	t := &teamIndex{file: file, m: map[string]int{}}
+	t := &teamIndex{file: file}
 	b, err := os.ReadFile(file)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return nil, fmt.Errorf("team index: %w", err)
 	default:
-		if err := json.Unmarshal(b, &t.m); err != nil {
+		if err := json.Unmarshal(b, &t.st); err != nil {
 			return nil, fmt.Errorf("team index %s: %w", file, err)
 		}
+	}
+	if t.st.Teams == nil {
+		t.st.Teams = map[string]teamNumbers{}
 	}
 	return t, nil
 }
 
-// of returns team's number, allocating the next free one first time.
-func (t *teamIndex) of(team string) (int, error) {
+// of returns team's numbers, allocating them the first time: the next id
+// range, the lowest free network block.
+func (t *teamIndex) of(team string) (teamNumbers, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if i, ok := t.m[team]; ok {
-		return i, nil
+	if n, ok := t.st.Teams[team]; ok {
+		return n, nil
 	}
-	next := 0
-	for _, i := range t.m {
-		next = max(next, i+1)
+	if t.st.NextIDs >= maxIDRanges {
+		return teamNumbers{}, fmt.Errorf("no user id range left for team %s: %d teams were given one on this machine", team, maxIDRanges)
 	}
-	t.m[team] = next
+	used := map[int]bool{}
+	for _, n := range t.st.Teams {
+		used[n.Net] = true
+	}
+	n := teamNumbers{IDs: t.st.NextIDs}
+	for used[n.Net] {
+		n.Net++
+	}
+	t.st.Teams[team] = n
+	t.st.NextIDs++
 	if err := t.save(); err != nil {
-		delete(t.m, team)
-		return 0, err
+		delete(t.st.Teams, team)
+		t.st.NextIDs--
+		return teamNumbers{}, err
 	}
-	return next, nil
+	return n, nil
+}
+
+// lookup returns team's numbers without allocating.
+func (t *teamIndex) lookup(team string) (teamNumbers, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n, ok := t.st.Teams[team]
+	return n, ok
+}
+
+// release forgets team; its network block becomes free, its id range
+// stays used.
+func (t *teamIndex) release(team string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.st.Teams[team]; !ok {
+		return nil
+	}
+	delete(t.st.Teams, team)
+	return t.save()
 }
 
 // all is a copy of the allocations.
-func (t *teamIndex) all() map[string]int {
+func (t *teamIndex) all() map[string]teamNumbers {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[string]int, len(t.m))
-	for k, v := range t.m {
+	out := make(map[string]teamNumbers, len(t.st.Teams))
+	for k, v := range t.st.Teams {
 		out[k] = v
 	}
 	return out
 }
 
 func (t *teamIndex) save() error {
-	b, _ := json.Marshal(t.m)
+	b, _ := json.Marshal(t.st)
 	tmp := t.file + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("team index: %w", err)
