@@ -147,6 +147,9 @@ func (d *Deletes) deleteTeamTask(ctx context.Context, t *model.Task, log *TaskLo
 		if err := d.removeRepositories(ctx, p.Team, log); err != nil {
 			return err
 		}
+		if err := d.releaseTeam(ctx, p.Team, log); err != nil {
+			return err
+		}
 		err = d.store.DeleteTeam(ctx, p.Team)
 		switch {
 		case errors.Is(err, model.ErrNotFound):
@@ -303,6 +306,31 @@ func (d *Deletes) removeFromRuntime(ctx context.Context, c *model.Component, kee
 	if err := d.tasks.Runtime.driver.Remove(ctx, c.ID, !keepVolumes); err != nil {
 		return fmt.Errorf("remove the instances of %s: %w", c.Alias, err)
 	}
+	return nil
+}
+
+// teamReleaser is a runtime that holds something of a team's beyond its
+// components on the machine (the containerd driver: the team's network
+// and its address block) and gives it back once the team is gone.
+type teamReleaser interface {
+	ReleaseTeam(ctx context.Context, team string) error
+}
+
+// releaseTeam gives back what the runtime held for the team, once its
+// components are removed and before its row goes (so a failure leaves a
+// team to delete again).
+func (d *Deletes) releaseTeam(ctx context.Context, team string, log *TaskLog) error {
+	if d.tasks.Runtime == nil {
+		return nil
+	}
+	r, ok := d.tasks.Runtime.driver.(teamReleaser)
+	if !ok {
+		return nil
+	}
+	if err := r.ReleaseTeam(ctx, team); err != nil {
+		return fmt.Errorf("release what the runtime holds for team %s: %w", team, err)
+	}
+	log.Printf("delete", "the runtime released team %s's network", team)
 	return nil
 }
 

@@ -23,6 +23,14 @@ type removals struct {
 	calls []string // component id, "+purge" when volumes go
 }
 
+// ReleaseTeam records the release of a team's runtime state.
+func (r *removals) ReleaseTeam(_ context.Context, team string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, "team:"+team)
+	return nil
+}
+
 func (r *removals) Remove(_ context.Context, id string, purge bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -36,8 +44,9 @@ func (r *removals) Remove(_ context.Context, id string, purge bool) error {
 // A team delete takes every component of every app through the one
 // component path (stopped, removed from the runtime before and after its
 // row goes, forgotten by builds, its built repository deleted),
-// dependents before what they depend on, then the team's repositories and
-// its row. An app delete of another team's app is not involved.
+// dependents before what they depend on, then the team's repositories, the
+// runtime's state of the team (its network) and its row. Another team's
+// component is not involved.
 func TestTeamDeleteTakesEveryComponentThroughOnePath(t *testing.T) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, "", t.TempDir())
@@ -96,6 +105,9 @@ func TestTeamDeleteTakesEveryComponentThroughOnePath(t *testing.T) {
 	}
 	if want := []string{"shop/built", "shop"}; !slices.Equal(repos, want) {
 		t.Errorf("hub repositories deleted: %v, want %v", repos, want)
+	}
+	if n := len(rt.calls); n == 0 || rt.calls[n-1] != "team:shop" {
+		t.Errorf("the runtime did not release the team last: %v", rt.calls)
 	}
 	if slices.Contains(rt.calls, kept.ID) || slices.Contains(rt.calls, kept.ID+"+purge") {
 		t.Errorf("another team's component was removed: %v", rt.calls)
