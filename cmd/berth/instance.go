@@ -35,8 +35,7 @@ running. Use the ids with "berth logs ALIAS --instance ID" and
 			}
 			return c.render(format, instances, func() {
 				if len(instances) == 0 {
-					fmt.Fprintf(c.out(), "No instances of %s; it runs once deployed and started (\"berth deploy %s\").\n",
-						ref.Component, ref.Component)
+					noInstances(cmd.Context(), c, cl, ref)
 					return
 				}
 				instanceTable(c, instances)
@@ -45,6 +44,19 @@ running. Use the ids with "berth logs ALIAS --instance ID" and
 	}
 	addOutputFlag(cmd, &format)
 	return cmd
+}
+
+// noInstances says why a component has no instance: a waiting one waits
+// for its dependencies (its status message names them), others were not
+// deployed and started.
+func noInstances(ctx context.Context, c *cli, cl *client.Client, ref client.ComponentRef) {
+	if comp, err := cl.GetComponent(ctx, ref); err == nil && comp.Status == "waiting" {
+		fmt.Fprintf(c.out(), "No instances of %s yet: it is %s; it starts by itself once they are ready.\n", ref.Component,
+			strings.TrimSuffix(orDash(comp.StatusMessage), "; it starts by itself once they are"))
+		return
+	}
+	fmt.Fprintf(c.out(), "No instances of %s; it runs once deployed and started (\"berth deploy %s\").\n",
+		ref.Component, ref.Component)
 }
 
 func instanceTable(c *cli, instances []client.Instance) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-platform/berth/internal/model"
 	"github.com/berth-platform/berth/internal/runtime"
+	"github.com/berth-platform/berth/internal/worker"
 )
 
 // instancesOf asks the runtime for c's instances; none without a runtime.
@@ -41,8 +42,25 @@ func (a *API) listInstances(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, items(instances))
+	list := instanceList{Items: nonNil(instances)}
+	if c.Status == model.StatusWaiting {
+		// No instance yet, and not for want of a deploy: say whom it waits for.
+		if list.WaitingFor, err = worker.WaitingOn(r.Context(), a.store, c); err != nil {
+			return err
+		}
+		list.Status, list.Message = c.Status, c.StatusMessage
+	}
+	writeJSON(w, http.StatusOK, list)
 	return nil
+}
+
+// instanceList is a component's instances, with why there are none when
+// the component waits for its dependencies.
+type instanceList struct {
+	Items      []model.Instance      `json:"items"`
+	Status     model.ComponentStatus `json:"status,omitempty"`
+	Message    string                `json:"message,omitempty"`
+	WaitingFor []string              `json:"waiting_for,omitempty"`
 }
 
 // instanceOf checks that id is an instance of c.

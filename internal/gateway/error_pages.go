@@ -23,7 +23,9 @@ type Failure struct {
 	Advice    string `json:"advice"`
 	Component string `json:"component,omitempty"`
 	Port      int    `json:"port,omitempty"`
-	RequestID string `json:"request_id,omitempty"`
+	// WaitingFor names the dependencies a waiting component waits for.
+	WaitingFor []string `json:"waiting_for,omitempty"`
+	RequestID  string   `json:"request_id,omitempty"`
 }
 
 // Causes the gateway names, as the seed guide's troubleshooting does.
@@ -44,10 +46,23 @@ func unknownHost(host string) Failure {
 }
 
 func noReadyInstance(r *Route) Failure {
+	if len(r.WaitingFor) > 0 {
+		return waitingForDependencies(r)
+	}
 	return Failure{Status: http.StatusServiceUnavailable, Cause: CauseNoReadyInstance, Title: "No ready instance",
 		Message:   "The component has no instance that is ready to serve: it is stopped, still starting or deploying, or every instance fails its readiness check.",
 		Advice:    "look at its status and instances (berth instances " + alias(r) + "); start it, wait for the deploy, or fix what the instances' messages name.",
 		Component: r.Component, Port: r.Port}
+}
+
+// waitingForDependencies is the 503 of a component held back until the
+// components it depends on are ready: they, not it, need looking at.
+func waitingForDependencies(r *Route) Failure {
+	names := strings.Join(r.WaitingFor, ", ")
+	return Failure{Status: http.StatusServiceUnavailable, Cause: CauseNoReadyInstance, Title: "Waiting for dependencies",
+		Message:   "The component has not started yet: it waits for its dependencies to be ready (" + names + "), and starts by itself once they are.",
+		Advice:    "look at the status and instances of " + names + " (berth instances " + r.WaitingFor[0] + "); start or fix them, or remove the dependency if " + alias(r) + " does not need it.",
+		Component: r.Component, Port: r.Port, WaitingFor: r.WaitingFor}
 }
 
 func refused(r *Route, reset bool) Failure {

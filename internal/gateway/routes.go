@@ -27,6 +27,9 @@ type Route struct {
 	// its instance listens on instead), for the 502 page; "" knows no
 	// better.
 	Hint func(upstream string) string
+	// WaitingFor names the dependencies the component waits for before
+	// it starts (status waiting), for the 503 page; nil when it does not wait.
+	WaitingFor []string
 
 	// RewritePath, when set, replaces the matched Path prefix before the
 	// request goes upstream (Path "/api", RewritePath "/" sends /api/x as /x).

@@ -18,11 +18,42 @@ func servesDependents(s model.ComponentStatus) bool {
 // waitingFor lists c's dependencies that are not ready yet, each with its
 // own status, e.g. "db (closed)".
 func waitingFor(ctx context.Context, st store.Store, c *model.Component) ([]string, error) {
+	deps, err := unreadyDependencies(ctx, st, c)
+	if err != nil {
+		return nil, err
+	}
+	var waits []string
+	for _, dep := range deps {
+		w := fmt.Sprintf("%s (%s", dep.Alias, dep.Status)
+		if dep.StatusMessage != "" && dep.Status != model.StatusWaiting {
+			w += ": " + dep.StatusMessage
+		}
+		waits = append(waits, w+")")
+	}
+	return waits, nil
+}
+
+// WaitingOn names the dependencies of c that are not ready yet (the ones
+// a waiting component waits for).
+func WaitingOn(ctx context.Context, st store.Store, c *model.Component) ([]string, error) {
+	deps, err := unreadyDependencies(ctx, st, c)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(deps))
+	for i, dep := range deps {
+		names[i] = dep.Alias
+	}
+	return names, nil
+}
+
+// unreadyDependencies are the components c depends on that serve no one yet.
+func unreadyDependencies(ctx context.Context, st store.Store, c *model.Component) ([]*model.Component, error) {
 	deps, err := st.ListDependencies(ctx, c.Team)
 	if err != nil {
 		return nil, fmt.Errorf("list dependencies: %w", err)
 	}
-	var waits []string
+	var out []*model.Component
 	for _, d := range deps {
 		if d.From != c.Alias {
 			continue
@@ -31,16 +62,11 @@ func waitingFor(ctx context.Context, st store.Store, c *model.Component) ([]stri
 		if err != nil {
 			return nil, fmt.Errorf("dependency %s: %w", d.To, err)
 		}
-		if servesDependents(dep.Status) {
-			continue
+		if !servesDependents(dep.Status) {
+			out = append(out, dep)
 		}
-		w := fmt.Sprintf("%s (%s", dep.Alias, dep.Status)
-		if dep.StatusMessage != "" && dep.Status != model.StatusWaiting {
-			w += ": " + dep.StatusMessage
-		}
-		waits = append(waits, w+")")
 	}
-	return waits, nil
+	return out, nil
 }
 
 // waitingMessage is the status message of a component held back by its

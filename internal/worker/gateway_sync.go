@@ -98,12 +98,15 @@ func (s *GatewaySync) build(ctx context.Context) (gateway.State, error) {
 		return state, err
 	}
 	byAlias := map[string]*model.Component{}
+	waits := s.waiting(ctx, comps)
 	for i := range comps {
 		c := &comps[i]
 		byAlias[c.Team+"/"+c.Alias] = c
 		for _, p := range c.Ports {
 			if p.Outer && p.Published() {
-				state.HTTP = append(state.HTTP, s.route(c, p.Port, model.DefaultDomain(c.Alias, p.Port, c.Team, s.baseDomain)))
+				r := s.route(c, p.Port, model.DefaultDomain(c.Alias, p.Port, c.Team, s.baseDomain))
+				r.WaitingFor = waits[c.ID]
+				state.HTTP = append(state.HTTP, r)
 			}
 		}
 	}
@@ -127,6 +130,7 @@ func (s *GatewaySync) build(ctx context.Context) (gateway.State, error) {
 			continue
 		}
 		r := s.route(c, rule.Port, rule.Domain)
+		r.WaitingFor = waits[c.ID]
 		r.ID, r.Path, r.Headers, r.Weight = rule.ID, rule.Path, rule.Headers, rule.Weight
 		applyOptions(&r, rule.RouteOptions)
 		if o := rule.RouteOptions; o.RateLimit > 0 {
@@ -155,6 +159,26 @@ func (s *GatewaySync) build(ctx context.Context) (gateway.State, error) {
 	}
 	state.Certs, err = s.certificates(ctx, claims)
 	return state, err
+}
+
+// waiting names, for each component held back by its dependencies, those
+// it waits for: the gateway's 503 says them. A lookup that fails leaves the
+// general page.
+func (s *GatewaySync) waiting(ctx context.Context, comps []model.Component) map[string][]string {
+	out := map[string][]string{}
+	for i := range comps {
+		c := &comps[i]
+		if c.Status != model.StatusWaiting {
+			continue
+		}
+		names, err := WaitingOn(ctx, s.store, c)
+		if err != nil {
+			slog.Debug("gateway: dependencies of a waiting component", "component", c.Alias, "err", err)
+			continue
+		}
+		out[c.ID] = names
+	}
+	return out
 }
 
 // domainClaims maps each claimed domain to its team.

@@ -241,3 +241,40 @@ func TestCrashingVersionIsRolledBackToTheServingOne(t *testing.T) {
 		t.Errorf("component left on version %d (%s), want 1", got.DeployVersion, got.Image)
 	}
 }
+
+// The gateway is handed the dependencies a waiting component waits for,
+// and only those not ready yet.
+func TestGatewayStateNamesWhatAWaitingComponentWaitsFor(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	must(t, st.CreateTeam(ctx, &model.Team{Name: "shop"}))
+	must(t, st.CreateApp(ctx, &model.App{Team: "shop", Name: "web"}))
+	comp := func(alias string, status model.ComponentStatus, outer bool) {
+		c := &model.Component{Team: "shop", App: "web", Alias: alias, Kind: model.KindImage, Image: "busybox", Desired: model.DesiredRunning,
+			Instances: 1, DeployVersion: 1, Status: status, Ports: []model.Port{{Port: 80, Protocol: model.ProtoHTTP, Alias: "P", Outer: outer}}}
+		must(t, st.CreateComponent(ctx, c))
+	}
+	comp("front", model.StatusWaiting, true)
+	comp("db", model.StatusStarting, false)
+	comp("cache", model.StatusRunning, false)
+	comp("other", model.StatusRunning, true)
+	for _, to := range []string{"db", "cache"} {
+		must(t, st.AddDependency(ctx, model.Dependency{Team: "shop", From: "front", To: to}))
+	}
+	state, err := NewGatewaySync(st, nil, nil, "apps.test").build(ctx)
+	must(t, err)
+	got := map[string][]string{}
+	for _, r := range state.HTTP {
+		got[r.Component] = r.WaitingFor
+	}
+	if w := got["shop/front"]; len(w) != 1 || w[0] != "db" {
+		t.Errorf("front waits for %v, want [db]", w)
+	}
+	if w, ok := got["shop/other"]; !ok || w != nil {
+		t.Errorf("other (not waiting): %v %v", w, ok)
+	}
+}
