@@ -122,6 +122,9 @@ func (a *API) createComponent(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkEndpoints(r.Context(), "endpoints", c.Endpoints); err != nil {
 		return err
 	}
+	if err := a.checkDialledHosts(r.Context(), c); err != nil {
+		return err
+	}
 	if err := a.checkHubImages(c); err != nil {
 		return err
 	}
@@ -184,6 +187,9 @@ func (a *API) changeComponent(r *http.Request, fn func(c *model.Component) error
 			return nil, err
 		}
 		if err := a.checkEndpoints(r.Context(), "endpoints", c.Endpoints); err != nil {
+			return nil, err
+		}
+		if err := a.checkDialledHosts(r.Context(), c); err != nil {
 			return nil, err
 		}
 		if err := a.checkHubImages(c); err != nil {

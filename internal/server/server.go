@@ -229,12 +229,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer imageHub.Close()
 
+	// Clones and pulls are held to the endpoints' policy too.
+	hosts := &worker.HostGuard{Policy: guard}
 	var reconciler *worker.Reconciler
 	var endpoints worker.EndpointSource
 	var hints worker.HintSource
 	if driver != nil {
 		reconciler = worker.NewReconciler(st, driver)
 		reconciler.ThirdParty.Guard = guard
+		reconciler.Hosts = hosts
 		defer reconciler.ThirdParty.Close()
 		endpoints, hints = reconciler.Endpoints, reconciler.ListenHint
 	}
@@ -277,6 +280,7 @@ func Run(ctx context.Context, cfg Config) error {
 		apiCfg.Builds = &api.BuildsInfo{}
 	}
 	apiCfg.Hub = &api.HubInfo{} // its host is known once the API listens
+	hosts.HubHost = func() string { return apiCfg.Hub.Host }
 	handler := api.New(apiCfg)
 	httpSrv := newAPIServer(handler)
 	var ln net.Listener
@@ -318,6 +322,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			b := worker.NewBuilds(st, tasks)
 			b.Builder, b.Registry, b.WorkDir, b.BaseImagesDir = builder, reg, dir.file("builds"), dir.file("baseimages")
+			b.Hosts = hosts
 			if cfg.BaseImagesDir != "" {
 				b.BaseImagesDir = cfg.BaseImagesDir
 			}

@@ -92,6 +92,9 @@ type Builds struct {
 	// CABundle is the PEM bundle builds trust when they download (the
 	// host's, so that a proxy's CA works); nil leaves the images' own.
 	CABundle []byte
+	// Hosts checks the git and registry hosts builds connect to (not the
+	// host's own addresses); nil checks nothing.
+	Hosts *HostGuard
 
 	collecting sync.Mutex
 }
@@ -282,6 +285,7 @@ func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, 
 			spec.Ref = p.Commit
 		}
 		spec.Username, spec.Password, spec.Submodules = c.Source.Username, c.Source.Password, c.Source.Submodules
+		spec.Guard = b.Hosts.gitPolicy()
 		if c.Source.SSHKey != "" {
 			spec.SSHKey = []byte(c.Source.SSHKey)
 		}
@@ -447,6 +451,7 @@ func (b *Builds) retag(ctx context.Context, c *model.Component, v *model.Version
 	}
 	var srcOpts []remote.Option
 	srcOpts = append(srcOpts, remote.WithContext(ctx))
+	srcOpts = append(srcOpts, b.Hosts.pullOptions(c.Source.Image)...)
 	if reg, err := b.store.GetRegistry(ctx, c.Team, srcRef.Context().RegistryStr()); err == nil {
 		srcOpts = append(srcOpts, remote.WithAuth(&authn.Basic{Username: reg.Username, Password: reg.Password}))
 	}

@@ -24,6 +24,9 @@ type Reconciler struct {
 	// Registry is where builds push; the runtime pulls from it with these
 	// credentials. Nil when nothing is built.
 	Registry *ImageRegistry
+	// Hosts refuses images of registries at the host's own addresses
+	// before the runtime pulls; nil checks nothing.
+	Hosts *HostGuard
 	// ReadyTimeout bounds a rollout: a new version not ready by then is
 	// rolled back or fails. Zero is 5 minutes.
 	ReadyTimeout time.Duration
@@ -75,6 +78,9 @@ func (r *Reconciler) Apply(ctx context.Context, c *model.Component, progress fun
 	case c.Desired == model.DesiredRunning && c.DeployVersion > 0:
 		spec := Spec(c)
 		spec.Progress, spec.ReadyTimeout = progress, r.ReadyTimeout
+		if err := r.Hosts.checkImage(ctx, c.Image); err != nil {
+			return fmt.Errorf("apply %s: %w", c.Alias, err)
+		}
 		reg, err := r.store.GetRegistry(ctx, c.Team, model.ImageHost(c.Image))
 		if err != nil && !errors.Is(err, model.ErrNotFound) {
 			return fmt.Errorf("registry settings of %s: %w", c.Image, err)

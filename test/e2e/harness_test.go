@@ -109,6 +109,7 @@ func startServer(t *testing.T, extra ...string) *server {
 	if !hasFlag(extra, "--domain") {
 		extra = append(extra, "--domain", "berth.test")
 	}
+	extra = loopbackAllowance(extra)
 	// Not t.TempDir: containers outlive berth, and a runtime test's own
 	// cleanup (which runs after this one) must stop them before the
 	// directory can go, so it removes the directory again itself.
@@ -312,6 +313,30 @@ func httpGet(url string) (int, error) {
 func itoa(n int) string { return fmt.Sprint(n) }
 
 func futureDay() time.Time { return time.Now().Add(24 * time.Hour) }
+
+// noEndpointAllowance, among startServer's flags, starts berth without
+// the loopback allowance, as a real one runs: for the tests that check
+// berth refuses tenants' addresses at the host. It never reaches berth.
+const noEndpointAllowance = "--test-no-endpoint-allowance"
+
+// loopbackAllowance lets berth clone, pull and dial what tests serve on
+// loopback (git servers, registries, upstreams), unless the test names
+// its own ranges or opts out with noEndpointAllowance.
+func loopbackAllowance(args []string) []string {
+	out := args[:0:0]
+	optOut := false
+	for _, a := range args {
+		if a == noEndpointAllowance {
+			optOut = true
+			continue
+		}
+		out = append(out, a)
+	}
+	if optOut || hasFlag(out, "--allow-endpoint-cidr") {
+		return out
+	}
+	return append(out, "--allow-endpoint-cidr", "127.0.0.0/8")
+}
 
 func hasFlag(args []string, flag string) bool {
 	for _, a := range args {

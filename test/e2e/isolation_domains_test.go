@@ -186,7 +186,7 @@ func TestEndpointsCannotReachTheHost(t *testing.T) {
 	loopback := ln.Addr().String()
 	_, port, _ := net.SplitHostPort(loopback)
 
-	s := startServer(t)
+	s := startServer(t, noEndpointAllowance)
 	setupShop(s)
 	dev := s.teamToken("shop", "developer")
 	create := func(alias string, endpoints ...string) response {
@@ -228,7 +228,7 @@ func TestEndpointsCannotReachTheHost(t *testing.T) {
 
 	// The admin allows loopback: it is accepted, link-local still not.
 	t.Setenv("BERTH_ALLOW_ENDPOINT_CIDR", "127.0.0.0/8")
-	allowed := startServer(t)
+	allowed := startServer(t, noEndpointAllowance)
 	setupShop(allowed)
 	if r := allowed.do(allowed.token, "POST", comps, map[string]any{"alias": "local", "kind": "thirdparty", "endpoints": []string{loopback}}); r.Status != 201 {
 		t.Errorf("loopback inside an allowed range: %d %s", r.Status, r.Body)

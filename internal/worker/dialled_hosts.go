@@ -1,0 +1,96 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/berth-platform/berth/internal/hub"
+	"github.com/berth-platform/berth/internal/model"
+	"github.com/berth-platform/berth/internal/netguard"
+)
+
+// The wall between tenants and the host, at use time: the API refuses a
+// git repository or image registry at the host's or berth's own
+// addresses when a component is saved, and these checks run again right
+// before berth connects, since a name can change its answer (DNS
+// rebinding) or the component was stored before the rule.
+
+const usePull = "pull images from"
+
+// HostGuard checks the registries tenants' images come from. A nil guard
+// checks nothing (tests that pull from loopback registries).
+type HostGuard struct {
+	Policy *netguard.Policy
+	// HubHost is berth's hub (host:port); its images are the platform's
+	// and always allowed.
+	HubHost func() string
+}
+
+// checkImage refuses image when its registry is, or resolves to, an
+// address of the host or of berth's networks. The runtime resolves the
+// name again when it pulls, a moment later: the window is that of one
+// look-up, not of the component's life.
+func (g *HostGuard) checkImage(ctx context.Context, image string) error {
+	if g == nil || image == "" || g.onHub(image) {
+		return nil
+	}
+	host := model.ImageHost(image)
+	if isDockerHub(host) {
+		return nil
+	}
+	_, err := g.Policy.CheckHost(ctx, usePull, host, "443")
+	if _, ok := err.(*netguard.HostError); ok {
+		return &Failure{Reason: "ImageHostNotAllowed", Err: fmt.Errorf("image %s: %w", image, err)}
+	}
+	return nil // a look-up failure: the pull reports it
+}
+
+func (g *HostGuard) onHub(image string) bool {
+	if g.HubHost == nil {
+		return false
+	}
+	_, onHub := hub.Repository(image, g.HubHost())
+	return onHub
+}
+
+// transport dials a tenant-named registry only at addresses the policy
+// allows, looked up right before each connection, so nothing comes
+// between the check and the dial.
+func (g *HostGuard) transport() http.RoundTripper {
+	t := remote.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = g.Policy.DialContext(usePull)
+	return t
+}
+
+// pullOptions are the options a re-tag's pull from image's registry adds.
+func (g *HostGuard) pullOptions(image string) []remote.Option {
+	if g == nil || g.onHub(image) || isDockerHub(model.ImageHost(image)) {
+		return nil
+	}
+	return []remote.Option{remote.WithTransport(g.transport())}
+}
+
+// isDockerHub: no tenant can point Docker Hub's names anywhere, so they
+// are not looked up on every deploy.
+func isDockerHub(host string) bool {
+	switch strings.ToLower(host) {
+	case "docker.io", "index.docker.io", "registry-1.docker.io":
+		return true
+	}
+	return false
+}
+
+// gitPolicy is what a clone checks its hosts with; nil without a guard.
+func (g *HostGuard) gitPolicy() *netguard.Policy {
+	if g == nil {
+		return nil
+	}
+	if g.Policy == nil {
+		return &netguard.Policy{} // the built-in ranges and the host's addresses
+	}
+	return g.Policy
+}
