@@ -1,0 +1,89 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/berth-platform/berth/internal/model"
+	"github.com/berth-platform/berth/internal/netguard"
+	"github.com/berth-platform/berth/internal/store"
+)
+
+func noHostAddrs() []netip.Addr { return nil }
+
+// A stored image component whose registry is the host's loopback (one
+// saved before the rule, or a name that now resolves there) is refused
+// before the runtime pulls; the hub, on loopback too, is not.
+func TestReconcilerRefusesARegistryOnTheHost(t *testing.T) {
+	st, err := store.Open(context.Background(), "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	drv := &recordingDriver{}
+	r := NewReconciler(st, drv)
+	r.Hosts = &HostGuard{Policy: &netguard.Policy{HostAddrs: noHostAddrs}, HubHost: func() string { return testHub }}
+	c := &model.Component{ID: "cmp-1", Team: "shop", App: "web", Alias: "probe", Kind: model.KindImage,
+		Image: "127.0.0.1:6379/x:1", Desired: model.DesiredRunning, DeployVersion: 1, Instances: 1}
+	var he *netguard.HostError
+	if err := r.Apply(context.Background(), c, nil); !errors.As(err, &he) || len(drv.applied) > 0 {
+		t.Fatalf("a loopback registry: %v, %d applies; want refused before the runtime", err, len(drv.applied))
+	}
+	for _, image := range []string{testHub + "/shop/web:v1", "nginx:1", "192.0.2.10:5000/x:1"} {
+		c.Image = image
+		if err := r.Apply(context.Background(), c, nil); err != nil {
+			t.Errorf("%s: %v", image, err)
+		}
+	}
+}
+
+// A re-tag's pull dials through the guard: the name is checked at the
+// connection itself, so a registry at the host's loopback is never
+// reached.
+func TestRetagPullDialsThroughTheGuard(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var reached atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			reached.Add(1)
+			c.Close()
+		}
+	}()
+	g := &HostGuard{Policy: &netguard.Policy{HostAddrs: noHostAddrs}, HubHost: func() string { return testHub }}
+	image := "localhost:" + portOf(ln.Addr()) + "/x:1"
+	ref, err := name.ParseReference(image, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := append([]remote.Option{remote.WithContext(context.Background())}, g.pullOptions(image)...)
+	var he *netguard.HostError
+	if _, err := remote.Image(ref, opts...); !errors.As(err, &he) {
+		t.Fatalf("pull from the host's loopback: %v, want refused", err)
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("the refused pull connected %d times", n)
+	}
+	if len(g.pullOptions(testHub+"/shop/web:v1")) != 0 {
+		t.Error("the hub's images went through the guard")
+	}
+}
+
+func portOf(a net.Addr) string {
+	_, p, _ := net.SplitHostPort(a.String())
+	return p
+}
