@@ -50,6 +50,9 @@ type Config struct {
 	// Hub is where berth's hub is reached, for the rule that a team uses
 	// only its own hub images; nil when there is none.
 	Hub *HubInfo
+	// PlatformRegistry is the host of the registry builds push to when it
+	// is not the hub (--registry): berth's own, so a host address is fine.
+	PlatformRegistry string
 	// Builds is set when the server builds source components.
 	Builds *BuildsInfo
 	// Cancel stops a running task by its event id.

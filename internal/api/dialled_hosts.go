@@ -38,9 +38,9 @@ func (a *API) checkRegistryHost(ctx context.Context, field, image string) error 
 	if image == "" {
 		return nil
 	}
-	if a.cfg.Hub != nil && a.cfg.Hub.Host != "" {
-		if _, onHub := hub.Repository(image, a.cfg.Hub.Host); onHub {
-			return nil
+	for _, platform := range []string{a.hubHost(), a.cfg.PlatformRegistry} {
+		if _, ours := hub.Repository(image, platform); ours {
+			return nil // berth's own registry: the hub, or --registry
 		}
 	}
 	host := model.ImageHost(image)
@@ -53,6 +53,13 @@ func (a *API) checkRegistryHost(ctx context.Context, field, image string) error 
 		return errorf(http.StatusUnprocessableEntity, "image_host_not_allowed", "%s: the registry of %s: %v", field, image, he)
 	}
 	return nil
+}
+
+func (a *API) hubHost() string {
+	if a.cfg.Hub == nil {
+		return ""
+	}
+	return a.cfg.Hub.Host
 }
 
 // isDockerHub reports whether a registry host is Docker Hub's, which no

@@ -267,10 +267,14 @@ func Run(ctx context.Context, cfg Config) error {
 	deletes.Cancel = runner.Cancel
 	deletes.Register(runner)
 
+	if cfg.Registry != "" {
+		hosts.Registry, _, _ = strings.Cut(cfg.Registry, "/")
+	}
 	apiCfg := api.Config{
 		Store: st, Log: evlog, Tasks: runner, Runtime: driver, TCPPortLow: lo, TCPPortHigh: hi, Health: ph.health,
 		Mount:   map[string]http.Handler{"GET /{$}": web.Handler(), "/v2/": imageHub.Handler()},
 		Gateway: gwInfo, Collectors: gw.Collectors(), Cancel: runner.Cancel, EndpointPolicy: guard,
+		PlatformRegistry: hosts.Registry,
 	}
 	if reconciler != nil {
 		apiCfg.ThirdParty, apiCfg.Addresses = reconciler.ThirdParty, reconciler.Addresses

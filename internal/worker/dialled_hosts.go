@@ -28,6 +28,9 @@ type HostGuard struct {
 	// HubHost is berth's hub (host:port); its images are the platform's
 	// and always allowed.
 	HubHost func() string
+	// Registry is the host builds push to when it is not the hub
+	// (--registry): the platform's too.
+	Registry string
 }
 
 // checkImage refuses image when its registry is, or resolves to, an
@@ -49,7 +52,11 @@ func (g *HostGuard) checkImage(ctx context.Context, image string) error {
 	return nil // a look-up failure: the pull reports it
 }
 
+// onHub: image is in berth's own registry, the hub or --registry.
 func (g *HostGuard) onHub(image string) bool {
+	if _, ok := hub.Repository(image, g.Registry); ok && g.Registry != "" {
+		return true
+	}
 	if g.HubHost == nil {
 		return false
 	}

@@ -29,14 +29,15 @@ func TestReconcilerRefusesARegistryOnTheHost(t *testing.T) {
 	defer st.Close()
 	drv := &recordingDriver{}
 	r := NewReconciler(st, drv)
-	r.Hosts = &HostGuard{Policy: &netguard.Policy{HostAddrs: noHostAddrs}, HubHost: func() string { return testHub }}
+	r.Hosts = &HostGuard{Policy: &netguard.Policy{HostAddrs: noHostAddrs}, HubHost: func() string { return testHub }, Registry: "127.0.0.1:5000"}
 	c := &model.Component{ID: "cmp-1", Team: "shop", App: "web", Alias: "probe", Kind: model.KindImage,
 		Image: "127.0.0.1:6379/x:1", Desired: model.DesiredRunning, DeployVersion: 1, Instances: 1}
 	var he *netguard.HostError
 	if err := r.Apply(context.Background(), c, nil); !errors.As(err, &he) || len(drv.applied) > 0 {
 		t.Fatalf("a loopback registry: %v, %d applies; want refused before the runtime", err, len(drv.applied))
 	}
-	for _, image := range []string{testHub + "/shop/web:v1", "nginx:1", "192.0.2.10:5000/x:1"} {
+	// The hub, --registry and outside registries are fine.
+	for _, image := range []string{testHub + "/shop/web:v1", "localhost:5000/berth/shop/web:v2", "nginx:1", "192.0.2.10:5000/x:1"} {
 		c.Image = image
 		if err := r.Apply(context.Background(), c, nil); err != nil {
 			t.Errorf("%s: %v", image, err)
