@@ -16,8 +16,7 @@ func TestPortMismatchIsExplained(t *testing.T) {
 	image := pushBusybox(t)
 	var s *server
 	flags := runtimeFlags(t, func() string { return s.data })
-	// The test's registry is on loopback.
-	s = startServer(t, append(flags, "--allow-endpoint-cidr", "127.0.0.0/8")...)
+	s = startServer(t, flags...)
 	setupShop(s)
 	serve := func(listen string) []string {
 		return []string{"sh", "-c", "mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p " + listen + " -h /www"}
