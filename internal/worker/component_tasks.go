@@ -326,7 +326,7 @@ func (ct *ComponentTasks) realize(ctx context.Context, c *model.Component, log *
 	if ct.Runtime == nil {
 		return nil
 	}
-	serving, err := ct.Runtime.ServingVersion(ctx, c)
+	was, err := ct.Runtime.snapshot(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -338,9 +338,9 @@ func (ct *ComponentTasks) realize(ctx context.Context, c *model.Component, log *
 		return nil
 	}
 	progress := func(line string) { log.Printf(stage, "%s", line) }
-	err = ct.Runtime.Wait(ctx, c, progress)
-	if unhealthy(err) && serving > 0 && serving != c.DeployVersion && c.Desired == model.DesiredRunning {
-		return ct.rollBackTo(ctx, c, serving, err, log, stage)
+	err = ct.Runtime.wait(ctx, c, progress, was.ids)
+	if unhealthy(err) && was.serving > 0 && was.serving != c.DeployVersion && c.Desired == model.DesiredRunning {
+		return ct.rollBackTo(ctx, c, was.serving, err, log, stage)
 	}
 	return err
 }

@@ -37,10 +37,13 @@ type outcome struct {
 	c         *model.Component
 	progress  func(string)
 	scheduled map[string]string // instance id -> scheduling message reported
+	// before are the instances that ran before the operation: a restart
+	// replaces them, and their crashes are not the new instances'.
+	before map[string]bool
 }
 
-func newOutcome(c *model.Component, progress func(string)) *outcome {
-	return &outcome{c: c, progress: progress, scheduled: map[string]string{}}
+func newOutcome(c *model.Component, progress func(string), before map[string]bool) *outcome {
+	return &outcome{c: c, progress: progress, scheduled: map[string]string{}, before: before}
 }
 
 // newInstances are the live instances of the version being rolled out.
@@ -62,7 +65,7 @@ func (o *outcome) check(instances []model.Instance) error {
 			o.scheduled[in.ID] = in.Message
 			o.progress(fmt.Sprintf("instance %s cannot be scheduled: %s (%s)", in.ID, firstNonEmpty(in.Message, in.Reason), in.Advice))
 		}
-		if crashed(in) {
+		if crashed(in) && !o.before[in.ID] {
 			return instanceFailure(o.c, in, "crashed before it was ready")
 		}
 	}
@@ -96,7 +99,7 @@ func instanceFailure(c *model.Component, in model.Instance, what string) *Failur
 func (r *Reconciler) settle(ctx context.Context, c *model.Component, progress func(string)) error {
 	window := c.Settle()
 	progress(fmt.Sprintf("%d instance(s) of version %d ready; checking that they stay ready for %s", c.Instances, c.DeployVersion, window))
-	o := newOutcome(c, progress)
+	o := newOutcome(c, progress, nil)
 	restarts := map[string]int{}
 	deadline := time.Now().Add(window)
 	for {
@@ -140,19 +143,28 @@ func unhealthy(err error) bool {
 	return false
 }
 
-// ServingVersion is the version whose instances serve c now (0 when none
-// does): the one to go back to when a new version fails.
-func (r *Reconciler) ServingVersion(ctx context.Context, c *model.Component) (int64, error) {
+// before is what runs of a component before an operation changes it.
+type before struct {
+	// serving is the version whose instances serve (0 when none does):
+	// the one to go back to when a new version fails.
+	serving int64
+	ids     map[string]bool
+}
+
+// snapshot reads what runs of c now.
+func (r *Reconciler) snapshot(ctx context.Context, c *model.Component) (before, error) {
+	b := before{ids: map[string]bool{}}
 	instances, err := r.driver.Instances(ctx, c.ID)
 	if err != nil {
-		return 0, fmt.Errorf("read instances: %w", err)
+		return b, fmt.Errorf("read instances: %w", err)
 	}
 	for _, in := range instances {
-		if in.Status == model.InstanceRunning {
-			return in.Version, nil
+		b.ids[in.ID] = true
+		if in.Status == model.InstanceRunning && b.serving == 0 {
+			b.serving = in.Version
 		}
 	}
-	return 0, nil
+	return b, nil
 }
 
 // pause waits d, or less when ctx ends.

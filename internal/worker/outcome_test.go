@@ -278,3 +278,21 @@ func TestGatewayStateNamesWhatAWaitingComponentWaitsFor(t *testing.T) {
 		t.Errorf("other (not waiting): %v %v", w, ok)
 	}
 }
+
+// A restart of a crash-looping component is judged by the instances it
+// starts, not by the crashes of those it replaces.
+func TestRestartIsJudgedByItsNewInstances(t *testing.T) {
+	d := &scripted{script: func(v int64, since time.Duration) ([]model.Instance, runtime.RolloutState) {
+		fresh := model.Instance{ID: "web-1", Version: v, Status: model.InstanceNotReady, Reason: "ContainerCreating"}
+		if since < 700*time.Millisecond {
+			return []model.Instance{crashLoop, fresh}, runtime.RolloutState{Phase: runtime.RolloutProgress, Version: v}
+		}
+		return []model.Instance{running("web-1", v)}, complete(v)
+	}}
+	c := webComponent(1)
+	must(t, d.Apply(context.Background(), Spec(c)))
+	err := NewReconciler(nil, d).wait(context.Background(), c, func(string) {}, map[string]bool{"web-0": true})
+	if err != nil {
+		t.Fatalf("restart replacing a crashed instance: %v", err)
+	}
+}

@@ -295,9 +295,14 @@ const rolloutGrace = 30 * time.Second
 // Wait blocks until the driver has brought c to its desired state, and
 // says why not if it cannot.
 func (r *Reconciler) Wait(ctx context.Context, c *model.Component, progress func(string)) error {
+	return r.wait(ctx, c, progress, nil)
+}
+
+// wait is Wait for an operation that replaces the instances in before.
+func (r *Reconciler) wait(ctx context.Context, c *model.Component, progress func(string), before map[string]bool) error {
 	deadline := time.Now().Add(r.readyTimeout() + rolloutGrace)
 	lastMsg := ""
-	watch := newOutcome(c, progress)
+	watch := newOutcome(c, progress, before)
 	for {
 		stopping := c.Desired == model.DesiredStopped || c.Instances == 0
 		if stopping {
