@@ -44,6 +44,7 @@ import (
 
 	"github.com/berth-platform/berth/internal/model"
 	"github.com/berth-platform/berth/internal/runtime/cninetwork"
+	"github.com/berth-platform/berth/internal/runtime/containerd"
 	"github.com/berth-platform/berth/internal/testgit"
 	"github.com/berth-platform/berth/internal/testsample"
 )
@@ -477,11 +478,12 @@ func (b *berth) stop() {
 			_ = syscall.Unmount(f[1], syscall.MNT_DETACH)
 		}
 	}
-	if n, err := cninetwork.New(cninetwork.Config{Bridge: b.bridge, Subnet: b.subnet, StateDir: filepath.Join(b.data, "runtime", "cni")}); err == nil {
+	if n, err := cninetwork.NewTeamNetworks(context.Background(), cninetwork.TeamConfig{Bridge: b.bridge, Subnet: b.subnet, StateDir: filepath.Join(b.data, "runtime", "cni")}); err == nil {
 		if err := n.Destroy(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "bench: remove the network:", err)
+			fmt.Fprintln(os.Stderr, "bench: remove the networks:", err)
 		}
 	}
+	_ = os.RemoveAll(containerd.BundleStateDir(b.data))
 	_ = exec.Command("ip", "link", "del", b.link).Run()
 	cg, _ := filepath.Glob("/sys/fs/cgroup/*/" + b.namespace)
 	for _, d := range cg {

@@ -93,7 +93,9 @@ func start(bin, suffix string, extra ...string) (*berth, error) {
 	addr := freeAddr()
 	b.url = "http://" + addr
 	args := append([]string{"server", "--data", data, "--listen", addr, "--containerd-namespace", b.namespace,
-		"--bridge", "bbr" + suffix, "--subnet", benchSubnet, "--service-link", "bsv" + suffix, "--service-subnet", "10.209.16.0/24"}, extra...)
+		"--bridge", "bbr" + suffix, "--subnet", benchSubnet, "--service-link", "bsv" + suffix, "--service-subnet", "10.209.16.0/24",
+		// The bench's registry is on the host's loopback.
+		"--allow-endpoint-cidr", "127.0.0.0/8"}, extra...)
 	b.cmd = exec.Command(bin, args...)
 	logf, _ := os.Create(filepath.Join(data, "server.out"))
 	b.cmd.Stdout, b.cmd.Stderr = logf, logf
