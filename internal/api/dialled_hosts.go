@@ -47,7 +47,7 @@ func (a *API) checkRegistryHost(ctx context.Context, field, image string) error 
 	if isDockerHub(host) {
 		return nil
 	}
-	_, err := a.cfg.EndpointPolicy.CheckHost(ctx, "pull images from", host, "443")
+	_, err := a.cfg.EndpointPolicy.CheckHost(ctx, "image registry", host, "443")
 	var he *netguard.HostError
 	if errors.As(err, &he) {
 		return errorf(http.StatusUnprocessableEntity, "image_host_not_allowed", "%s: the registry of %s: %v", field, image, he)

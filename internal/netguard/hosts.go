@@ -16,7 +16,7 @@ import (
 
 // HostError is a git or registry host the policy refuses.
 type HostError struct {
-	Use  string // what berth would do there: "clone from", "pull images from"
+	Use  string // what berth connects to there: "git repository", "image registry"
 	Host string // as named, host[:port]
 	Addr netip.Addr
 	Why  string
@@ -27,7 +27,7 @@ func (e *HostError) Error() string {
 	if h := strings.Trim(hostOnly(e.Host), "[]"); h != e.Addr.String() {
 		via = " resolves to " + e.Addr.String() + ", which"
 	}
-	return fmt.Sprintf("%s%s is %s: berth would %s it from its own host, so it cannot be the host's loopback, link-local or own addresses, nor berth's internal networks; a platform admin can allow a range with `berth server --allow-endpoint-cidr CIDR`",
+	return fmt.Sprintf("%s%s is %s: berth itself connects to the %s, from its host, so it cannot be the host's loopback, link-local or own address, nor in berth's internal networks; a platform admin can allow a range with `berth server --allow-endpoint-cidr CIDR`",
 		e.Host, via, e.Why, e.Use)
 }
 
@@ -41,7 +41,7 @@ func hostOnly(hostport string) string {
 // CheckHost resolves host (host, host:port, [v6] or [v6]:port) as Resolve
 // does and returns the addresses berth may dial it at. A forbidden address
 // is a *HostError; a look-up failure is returned wrapped (the dial would
-// fail as well). use says what berth does there, for the message.
+// fail as well). use names what berth connects to, for the message.
 func (p *Policy) CheckHost(ctx context.Context, use, host, defaultPort string) ([]netip.AddrPort, error) {
 	endpoint := host
 	if _, _, err := net.SplitHostPort(host); err != nil {

@@ -19,7 +19,7 @@ import (
 // before berth connects, since a name can change its answer (DNS
 // rebinding) or the component was stored before the rule.
 
-const usePull = "pull images from"
+const usePull = "image registry"
 
 // HostGuard checks the registries tenants' images come from. A nil guard
 // checks nothing (tests that pull from loopback registries).

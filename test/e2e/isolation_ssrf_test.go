@@ -4,6 +4,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/berth-platform/berth/internal/testgit"
 )
 
 // A tenant names a git repository or an image registry at the host's own
@@ -60,4 +62,40 @@ func TestSourcesAndImagesCannotReachTheHost(t *testing.T) {
 		t.Errorf("a loopback image inside an allowed range: %d %s", r.Status, r.Body)
 	}
 	refused("link-local outside the allowed range", allowed.do(allowed.token, "POST", comps, gitSource("meta", "http://169.254.169.254/x.git")), "source_host_not_allowed", "169.254.169.254")
+}
+
+// A source saved while the admin allowed loopback (or a name that now
+// resolves there) is checked again when the build clones: the range
+// withdrawn, the build fails before git connects, saying why.
+func TestBuildChecksTheGitHostAgainWhenItClones(t *testing.T) {
+	requireBuildKit(t)
+	var s *server
+	flags := runtimeFlags(t, func() string { return s.data })
+	s = startServer(t, append(flags, "--allow-endpoint-cidr", "127.0.0.0/8")...)
+	setupShop(s)
+	git := testgit.Serve(t, "", "")
+	git.Commit(git.Repo("site"), "page", map[string]string{"Dockerfile": "FROM scratch\n"})
+	s.must(201, "POST", comps, map[string]any{"alias": "site", "kind": "source", "source": map[string]any{"url": git.URL("site"), "branch": "main"}})
+
+	s.stop()
+	s.args = withoutFlag(s.args, "--allow-endpoint-cidr")
+	s.start()
+	ev, log := s.build("site", nil)
+	if ev["status"] != "failure" || !strings.Contains(log, "repository host not allowed") || !strings.Contains(log, "--allow-endpoint-cidr") ||
+		strings.Contains(log, "CodeVersion:") {
+		t.Fatalf("a build from the host's loopback without the allowance: %v\n%s", ev, log)
+	}
+}
+
+// withoutFlag drops flag and its value from args.
+func withoutFlag(args []string, flag string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == flag {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
 }

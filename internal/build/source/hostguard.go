@@ -18,8 +18,8 @@ import (
 // host is one berth's own host must not be made to connect to.
 var ErrHostNotAllowed = errors.New("Pull code error, repository host not allowed")
 
-// useClone is what the guard's message says berth does at a git host.
-const useClone = "clone from"
+// useClone names what a clone connects to, for the guard's message.
+const useClone = "git repository"
 
 // defaultPort is where git connects when the address names no port.
 func (r remote) defaultPort() string {
