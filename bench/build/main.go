@@ -483,7 +483,7 @@ func (b *berth) stop() {
 			fmt.Fprintln(os.Stderr, "bench: remove the networks:", err)
 		}
 	}
-	_ = os.RemoveAll(containerd.BundleStateDir(b.data))
+	_ = containerd.RemoveBundleStateDir(b.data)
 	_ = exec.Command("ip", "link", "del", b.link).Run()
 	cg, _ := filepath.Glob("/sys/fs/cgroup/*/" + b.namespace)
 	for _, d := range cg {

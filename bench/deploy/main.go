@@ -137,7 +137,7 @@ func (b *berth) stop(suffix string) {
 			fmt.Fprintln(os.Stderr, "bench: remove the networks:", err)
 		}
 	}
-	_ = os.RemoveAll(containerd.BundleStateDir(b.data))
+	_ = containerd.RemoveBundleStateDir(b.data)
 	_ = exec.Command("ip", "link", "del", "bsv"+suffix).Run()
 	_ = os.RemoveAll(b.data)
 }

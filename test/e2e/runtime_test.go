@@ -105,7 +105,7 @@ func runtimeFlags(t *testing.T, dataDir func() string) []string {
 				t.Errorf("remove the test networks: %v", err)
 			}
 		}
-		_ = os.RemoveAll(containerd.BundleStateDir(data))
+		_ = containerd.RemoveBundleStateDir(data)
 		_ = exec.Command("ip", "link", "del", link).Run()
 		if err := os.RemoveAll(data); err != nil {
 			t.Errorf("remove the data directory: %v", err)

@@ -7,7 +7,6 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -64,9 +63,7 @@ func destroyDriver(t *testing.T, d *Driver) {
 	d.services.destroy()
 	_ = d.iso.networks.Destroy(ctx)
 	_ = d.Close()
-	if dir, err := bundleStateDir(d.cfg.DataDir); err == nil {
-		_ = os.RemoveAll(dir)
-	}
+	_ = RemoveBundleStateDir(d.cfg.DataDir)
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {

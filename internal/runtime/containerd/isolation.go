@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/berth-platform/berth/internal/mounts"
 	"github.com/berth-platform/berth/internal/runtime/cninetwork"
 )
 
@@ -220,4 +221,15 @@ func (d *Driver) ReleaseTeam(ctx context.Context, team string) error {
 		d.teamOf.Delete(id)
 	}
 	return d.iso.teams.release(team)
+}
+
+// RemoveBundleStateDir detaches what is still mounted in dataDir's bundle
+// directory (root file systems of containers whose shims were killed, as
+// tests and benchmarks do) and removes it; for uninstalling and tests.
+func RemoveBundleStateDir(dataDir string) error {
+	dir := BundleStateDir(dataDir)
+	if _, err := mounts.UnmountUnder(dir); err != nil {
+		return fmt.Errorf("unmount under %s: %w", dir, err)
+	}
+	return os.RemoveAll(dir)
 }
