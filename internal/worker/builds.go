@@ -360,6 +360,12 @@ func (b *Builds) fetchAndBuild(ctx context.Context, t *model.Task, p BuildTask, 
 		log.Errorf("build", "%v", err)
 		return v, err
 	}
+	if pl.UserDockerfile {
+		if err := b.Hosts.checkDockerfile(ctx, []byte(pl.Dockerfile), req.BuildArgs); err != nil {
+			log.Errorf("build", "%v", err)
+			return v, err
+		}
+	}
 	log.Printf("build", "create build code job success: pushing to %s", ref)
 	codeDone, stages := false, newCodeStages(pl.Stages)
 	res, err := b.Builder.Build(ctx, req, func(l buildkit.Line) {

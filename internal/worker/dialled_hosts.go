@@ -101,3 +101,19 @@ func (g *HostGuard) gitPolicy() *netguard.Policy {
 	}
 	return g.Policy
 }
+
+// checkDockerfile refuses a user's Dockerfile naming an image (FROM, COPY
+// --from, RUN --mount from) of a registry at the host's own addresses:
+// BuildKit's daemon pulls it from the host. BuildKit resolves the name
+// itself, a moment later. berth's own plans name only platform images.
+func (g *HostGuard) checkDockerfile(ctx context.Context, dockerfile []byte, args map[string]string) error {
+	if g == nil {
+		return nil
+	}
+	for _, img := range dockerfileImages(dockerfile, args) {
+		if err := g.checkImage(ctx, img.ref); err != nil {
+			return fmt.Errorf("Dockerfile line %d (%s): %w", img.line, img.instruction, err)
+		}
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -87,4 +88,20 @@ func TestRetagPullDialsThroughTheGuard(t *testing.T) {
 func portOf(a net.Addr) string {
 	_, p, _ := net.SplitHostPort(a.String())
 	return p
+}
+
+// BuildKit pulls a Dockerfile's images from the host: one at the host's
+// loopback is refused with its line; the hub's and outside ones are not.
+func TestDockerfileImagesOnTheHostAreRefused(t *testing.T) {
+	g := &HostGuard{Policy: &netguard.Policy{HostAddrs: noHostAddrs}, HubHost: func() string { return testHub }}
+	ok := "FROM " + testHub + "/berth/base:1 AS base\nFROM golang:1.22\nCOPY --from=base /x /x\n"
+	if err := g.checkDockerfile(context.Background(), []byte(ok), nil); err != nil {
+		t.Fatalf("hub and Docker Hub images: %v", err)
+	}
+	bad := "ARG REG=127.0.0.1:2375\nFROM golang:1.22\nCOPY --from=${REG}/x:1 /x /x\n"
+	var he *netguard.HostError
+	err := g.checkDockerfile(context.Background(), []byte(bad), nil)
+	if !errors.As(err, &he) || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("COPY --from a loopback registry: %v, want refused naming line 3", err)
+	}
 }
