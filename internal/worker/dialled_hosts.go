@@ -3,7 +3,10 @@ package worker
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -69,8 +72,37 @@ func (g *HostGuard) onHub(image string) bool {
 // between the check and the dial.
 func (g *HostGuard) transport() http.RoundTripper {
 	t := remote.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = g.Policy.DialContext(usePull)
+	guarded, direct := g.Policy.DialContext(usePull), (&net.Dialer{}).DialContext
+	proxies := envProxies()
+	t.DialContext = func(ctx context.Context, network, address string) (net.Conn, error) {
+		if proxies[address] {
+			// The operator's proxy (HTTPS_PROXY), on loopback often: the
+			// registry's host was checked before, the proxy reaches it.
+			return direct(ctx, network, address)
+		}
+		return guarded(ctx, network, address)
+	}
 	return t
+}
+
+// envProxies are the host:port of the proxies berth's environment names.
+func envProxies() map[string]bool {
+	out := map[string]bool{}
+	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
+		u, err := url.Parse(os.Getenv(k))
+		if err != nil || u.Host == "" {
+			continue
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"https": "443"}[u.Scheme]
+		}
+		if port == "" {
+			port = "80"
+		}
+		out[net.JoinHostPort(u.Hostname(), port)] = true
+	}
+	return out
 }
 
 // pullOptions are the options a re-tag's pull from image's registry adds.

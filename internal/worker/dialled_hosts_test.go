@@ -105,3 +105,11 @@ func TestDockerfileImagesOnTheHostAreRefused(t *testing.T) {
 		t.Fatalf("COPY --from a loopback registry: %v, want refused naming line 3", err)
 	}
 }
+
+// The operator's proxy may be on loopback: a re-tag dials it unchecked.
+func TestEnvProxiesNamesTheOperatorsProxy(t *testing.T) {
+	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+	if !envProxies()["127.0.0.1:3128"] {
+		t.Fatalf("proxies %v lack 127.0.0.1:3128", envProxies())
+	}
+}
