@@ -34,9 +34,9 @@ func TestIsolationContainersAndNetworks(t *testing.T) {
 	blue := isoTeam{s: s, team: "blue"}
 	red.create()
 	blue.create()
-	red.deploy("web", image, httpd("red-page"), true)
-	red.deploy("client", image, []string{"sleep", "3600"}, false)
-	blue.deploy("web", image, httpd("blue-page"), false)
+	red.deploy("web", image, httpd("red-page"), true, true)
+	red.deploy("client", image, []string{"sleep", "3600"}, false, false)
+	blue.deploy("web", image, httpd("blue-page"), true, false)
 
 	redWeb, blueWeb := red.component("web"), blue.component("web")
 	client := red.component("client").Instances[0].ID
@@ -104,12 +104,14 @@ func (tm isoTeam) create() {
 	tm.s.must(201, "POST", "/api/v1/teams/"+tm.team+"/apps", map[string]any{"name": "app"})
 }
 
-// deploy creates and deploys a component serving port 8080 (when serves)
+// deploy creates and deploys a component (serving port 8080 when serves)
 // and waits until it runs.
-func (tm isoTeam) deploy(alias, image string, cmd []string, volume bool) {
+func (tm isoTeam) deploy(alias, image string, cmd []string, serves, volume bool) {
 	tm.s.t.Helper()
-	body := map[string]any{"alias": alias, "image": image, "instances": 1, "memory": "64Mi", "cmd": cmd,
-		"ports": []map[string]any{{"port": 8080, "protocol": "http", "inner": true}}}
+	body := map[string]any{"alias": alias, "image": image, "instances": 1, "memory": "64Mi", "cmd": cmd}
+	if serves {
+		body["ports"] = []map[string]any{{"port": 8080, "protocol": "http", "inner": true}}
+	}
 	if volume {
 		body["volumes"] = []map[string]any{{"path": "/data", "size": "64Mi"}}
 	}
