@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +46,8 @@ func (s *server) deleteAndWait(path string) map[string]any {
 func TestDeleteTeamRemovesEverything(t *testing.T) {
 	requireRuntime(t)
 	image := pushBusybox(t)
+	// The thirdparty component's endpoint is the test's, on loopback.
+	t.Setenv("BERTH_ALLOW_ENDPOINT_CIDR", "127.0.0.0/8")
 	var s *server
 	flags := runtimeFlags(t, func() string { return s.data })
 	ns := flags[slices.Index(flags, "--containerd-namespace")+1]
@@ -82,13 +85,22 @@ func TestDeleteTeamRemovesEverything(t *testing.T) {
 		"volumes":   []map[string]any{{"name": "keep", "path": "/keep"}},
 		"readiness": map[string]any{"type": "tcp", "port": 8082, "period_seconds": 1}})
 	s.must(201, "POST", "/api/v1/teams/shop/http-rules", map[string]any{"domain": "doomed.berth.test", "component": "front", "port": 8080})
+	// A thirdparty component: berth probes its endpoint and gives it a
+	// service address and a default domain.
+	probes, endpoint := countingEndpoint(t, "ext")
+	s.must(201, "POST", comps, map[string]any{"alias": "ext", "kind": "thirdparty", "endpoints": []string{endpoint},
+		"ports":     []map[string]any{{"port": 8090, "protocol": "http", "inner": true, "outer": true}},
+		"readiness": map[string]any{"type": "http", "path": "/", "period_seconds": 1}})
+	if ev := s.action("ext", "start", nil); ev["status"] != "success" {
+		t.Fatalf("start ext: %v", ev)
+	}
 
-	hosts := []string{"http://doomed.berth.test/", "http://front-8080-shop.berth.test/"}
+	hosts := []string{"http://doomed.berth.test/", "http://front-8080-shop.berth.test/", "http://ext-8090-shop.berth.test/"}
 	for _, h := range hosts {
 		waitGateway(s, h, 200)
 	}
 	addrs := map[string]string{} // service address -> alias
-	for _, alias := range []string{"front", "back"} {
+	for _, alias := range []string{"front", "back", "ext"} {
 		c := s.waitComponent(alias, time.Minute, func(c componentState) bool { return c.Status == "running" })
 		for _, p := range c.Ports {
 			if p.InnerAddress == "" {
@@ -183,6 +195,12 @@ func TestDeleteTeamRemovesEverything(t *testing.T) {
 	for _, h := range hosts {
 		waitGateway(s, h, 404)
 	}
+	// Nothing probes the thirdparty endpoint any more.
+	before := probes.Load()
+	time.Sleep(3 * time.Second)
+	if n := probes.Load() - before; n > 0 {
+		t.Errorf("the deleted thirdparty component's endpoint was probed %d more times", n)
+	}
 	for alias, id := range ids {
 		if left := pathsNaming(s.data, id); len(left) > 0 && alias != "side" {
 			t.Errorf("files of %s remain: %v", alias, left)
@@ -224,6 +242,23 @@ func TestTeamDeleteResumesAfterSIGKILL(t *testing.T) {
 		t.Errorf("the event does not say it was resumed:\n%s", log)
 	}
 	s.must(404, "GET", "/api/v1/teams/shop", nil)
+}
+
+// countingEndpoint serves body on loopback and counts the requests.
+func countingEndpoint(t *testing.T, body string) (*atomic.Int64, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &atomic.Int64{}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		io.WriteString(w, body)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return n, ln.Addr().String()
 }
 
 // waitGateway polls url through the gateway until it answers status.
