@@ -76,7 +76,7 @@ A phase that fails stops the server with a line naming the log to read.`,
 	f.StringVar(&cfg.BuildNetwork, "build-network", envOr("BERTH_BUILD_NETWORK", "isolated"), "network of RUN steps in berth's buildkitd: isolated (own bridge, no way to the host or instances) or host")
 	f.StringVar(&cfg.BuildBridge, "build-bridge", "", "bridge of the isolated build network (default the instance bridge's name + \"bk\")")
 	f.StringVar(&cfg.BuildSubnet, "build-subnet", "", "IPv4 range of the isolated build network (default a free /24 of 10.215.0.0/16)")
-	f.StringArrayVar(&cfg.AllowEndpointCIDRs, "allow-endpoint-cidr", nil, "range thirdparty endpoints and rules may point at although it is the host's or berth's own, e.g. 127.0.0.0/8 (repeatable; env BERTH_ALLOW_ENDPOINT_CIDR, comma-separated)")
+	f.StringArrayVar(&cfg.AllowEndpointCIDRs, "allow-endpoint-cidr", nil, "range that thirdparty endpoints, rules, git sources and image registries may name although it is the host's or berth's own, e.g. 127.0.0.0/8 (repeatable; env BERTH_ALLOW_ENDPOINT_CIDR, comma-separated)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", envOr("BERTH_METRICS_LISTEN", ""), "serve /metrics without a token on this address only (on the API address it needs the admin token)")
 	f.BoolVar(&cfg.RotateSecretKey, "rotate-secret-key", false, "re-encrypt the stored secrets with a new DATA/secret.key at start (stop other servers of the same database first)")
 	f.IntVar(&cfg.GatewayMaxConns, "gateway-max-conns", 10000, "most client connections the gateway keeps at once")
