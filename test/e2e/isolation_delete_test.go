@@ -51,6 +51,7 @@ func TestDeleteTeamRemovesEverything(t *testing.T) {
 	var s *server
 	flags := runtimeFlags(t, func() string { return s.data })
 	ns := flags[slices.Index(flags, "--containerd-namespace")+1]
+	bridge := flags[slices.Index(flags, "--bridge")+1]
 	s = startServer(t, flags...)
 	setupShop(s)
 	s.must(201, "POST", "/api/v1/teams/shop/apps", map[string]any{"name": "extra"})
@@ -130,6 +131,9 @@ func TestDeleteTeamRemovesEverything(t *testing.T) {
 	if got := ctr("containers", "ls", "-q"); len(got) != 3 {
 		t.Fatalf("containers before the deletes: %v, want 3", got)
 	}
+	if len(teamBridges(bridge)) == 0 {
+		t.Fatalf("no team bridge %s-N to check against", bridge)
+	}
 	if len(cgroupsOf(ns)) == 0 || len(netnsFiles(s.data)) == 0 {
 		t.Fatalf("no cgroup or network namespace of the instances to check against: %v %v", cgroupsOf(ns), netnsFiles(s.data))
 	}
@@ -187,6 +191,9 @@ func TestDeleteTeamRemovesEverything(t *testing.T) {
 	if nsFiles := netnsFiles(s.data); len(nsFiles) != 0 {
 		t.Errorf("network namespaces left: %v", nsFiles)
 	}
+	if left := teamBridges(bridge); len(left) != 0 {
+		t.Errorf("the team's bridge is left: %v", left)
+	}
 	for a, alias := range addrs {
 		if serves(a, alias) {
 			t.Errorf("service address %s still answers", a)
@@ -242,6 +249,18 @@ func TestTeamDeleteResumesAfterSIGKILL(t *testing.T) {
 		t.Errorf("the event does not say it was resumed:\n%s", log)
 	}
 	s.must(404, "GET", "/api/v1/teams/shop", nil)
+}
+
+// teamBridges lists the team bridges of the instance bridge's name.
+func teamBridges(bridge string) []string {
+	var out []string
+	ifaces, _ := net.Interfaces()
+	for _, i := range ifaces {
+		if strings.HasPrefix(i.Name, bridge+"-") {
+			out = append(out, i.Name)
+		}
+	}
+	return out
 }
 
 // countingEndpoint serves body on loopback and counts the requests.
