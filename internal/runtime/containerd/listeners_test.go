@@ -2,6 +2,7 @@ package containerd
 
 import (
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -23,7 +24,11 @@ func TestReadListenersFromProc(t *testing.T) {
 	defer wild.Close()
 	loopPort, anyPort := loop.Addr().(*net.TCPAddr).Port, wild.Addr().(*net.TCPAddr).Port
 
-	ls, err := readListeners("/proc/self/net")
+	// This thread's network namespace: /proc/self is the main thread's,
+	// which a test that pinned a namespace may have left in it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ls, err := readListeners("/proc/thread-self/net")
 	if err != nil {
 		t.Fatal(err)
 	}
