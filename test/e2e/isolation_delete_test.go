@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -52,6 +53,9 @@ func TestDeleteTeamRemovesEverything(t *testing.T) {
 	flags := runtimeFlags(t, func() string { return s.data })
 	ns := flags[slices.Index(flags, "--containerd-namespace")+1]
 	bridge := flags[slices.Index(flags, "--bridge")+1]
+	// TCP rules get ports of their own, below the ephemeral range.
+	lo := 20000 + int(time.Now().UnixNano()%5000)*2
+	flags = append(flags, "--tcp-ports", fmt.Sprintf("%d-%d", lo, lo+1))
 	s = startServer(t, flags...)
 	setupShop(s)
 	s.must(201, "POST", "/api/v1/teams/shop/apps", map[string]any{"name": "extra"})
@@ -86,6 +90,11 @@ func TestDeleteTeamRemovesEverything(t *testing.T) {
 		"volumes":   []map[string]any{{"name": "keep", "path": "/keep"}},
 		"readiness": map[string]any{"type": "tcp", "port": 8082, "period_seconds": 1}})
 	s.must(201, "POST", "/api/v1/teams/shop/http-rules", map[string]any{"domain": "doomed.berth.test", "component": "front", "port": 8080})
+	var tcp struct {
+		GatewayPort int `json:"gateway_port"`
+	}
+	s.must(201, "POST", "/api/v1/teams/shop/tcp-rules", map[string]any{"component": "back", "port": 8081}).json(t, &tcp)
+	tcpAddr := fmt.Sprintf("127.0.0.1:%d", tcp.GatewayPort)
 	// A thirdparty component: berth probes its endpoint and gives it a
 	// service address and a default domain.
 	probes, endpoint := countingEndpoint(t, "ext")
@@ -114,6 +123,9 @@ func TestDeleteTeamRemovesEverything(t *testing.T) {
 		if !serves(a, alias) {
 			t.Fatalf("service address %s does not answer before the delete", a)
 		}
+	}
+	if !waitAnswers(tcpAddr, "back", true) {
+		t.Fatalf("TCP rule at %s does not reach back before the delete", tcpAddr)
 	}
 	var side struct {
 		Ports []struct {
@@ -202,6 +214,9 @@ func TestDeleteTeamRemovesEverything(t *testing.T) {
 	for _, h := range hosts {
 		waitGateway(s, h, 404)
 	}
+	if waitAnswers(tcpAddr, "back", false) {
+		t.Errorf("the TCP rule's gateway port %s still reaches back", tcpAddr)
+	}
 	// Nothing probes the thirdparty endpoint any more.
 	before := probes.Load()
 	time.Sleep(3 * time.Second)
@@ -249,6 +264,19 @@ func TestTeamDeleteResumesAfterSIGKILL(t *testing.T) {
 		t.Errorf("the event does not say it was resumed:\n%s", log)
 	}
 	s.must(404, "GET", "/api/v1/teams/shop", nil)
+}
+
+// waitAnswers waits up to 15 seconds for answers(addr, alias) to be want
+// and returns its last answer.
+func waitAnswers(addr, alias string, want bool) bool {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := answers(addr, alias)
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // teamBridges lists the team bridges of the instance bridge's name.
@@ -308,6 +336,12 @@ func serves(addr, alias string) bool {
 			}
 		}
 	}
+	return answers(addr, alias)
+}
+
+// answers reports whether addr answers HTTP with the page of an instance
+// of alias (its hostname).
+func answers(addr, alias string) bool {
 	c := &http.Client{Timeout: 3 * time.Second}
 	resp, err := c.Get("http://" + addr + "/")
 	if err != nil {
