@@ -243,7 +243,8 @@ func (d *Deletes) settle(ctx context.Context, c *model.Component, log *TaskLog) 
 	var cancelled []string
 	for _, ev := range evs {
 		// Target is a prefix filter: component "app" must not cancel "app2".
-		if ev.Target == target && ev.ID != log.eventID && d.Cancel(ev.ID) {
+		// Another delete of the component ends as this one would.
+		if ev.Target == target && ev.ID != log.eventID && ev.Type != TaskComponentDelete && d.Cancel(ev.ID) {
 			cancelled = append(cancelled, ev.ID)
 		}
 	}
