@@ -24,6 +24,7 @@ const (
 	labelVersion   = "berth.version"
 	labelHash      = "berth.spec-hash"
 	labelStarted   = "berth.started"
+	labelTeam      = "berth.team"
 )
 
 // DriverConfig configures the embedded engine.
@@ -257,7 +258,7 @@ func (d *Driver) instanceSpec(componentID string, in *instance, spec runtime.Com
 		Labels: map[string]string{
 			labelComponent: componentID, labelOrdinal: strconv.Itoa(in.ordinal),
 			labelVersion: strconv.FormatInt(spec.Version, 10), labelHash: in.hash,
-			labelStarted: time.Now().UTC().Format(time.RFC3339),
+			labelStarted: time.Now().UTC().Format(time.RFC3339), labelTeam: spec.Team,
 		},
 	}
 	for _, v := range spec.Volumes {

@@ -147,6 +147,11 @@ func (d *Driver) adoptAll(ctx context.Context) error {
 			a.IP = info.IP.String()
 		}
 		d.adopted[comp] = append(d.adopted[comp], a)
+		// Its service addresses admit the team's instances at once, not
+		// only once the worker applies the component again.
+		if team, ok := info.Labels[labelTeam]; ok {
+			d.teamOf.Store(comp, team)
+		}
 	}
 	slog.Info("containers found at start-up", "containers", len(infos), "components", len(d.adopted))
 	return nil
