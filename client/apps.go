@@ -29,9 +29,11 @@ func (c *Client) SetAppLabels(ctx context.Context, team, app string, labels map[
 		map[string]any{"labels": labels})
 }
 
-// DeleteApp deletes an app; the server refuses while it has components.
-func (c *Client) DeleteApp(ctx context.Context, team, app string) error {
-	return c.delete(ctx, apiPath("teams", team, "apps", app))
+// DeleteApp deletes an app with its components, as a task: it returns the
+// id of the delete's event. The server refuses (409) while components of
+// other apps depend on the app's, unless opts.Force.
+func (c *Client) DeleteApp(ctx context.Context, team, app string, opts DeleteOptions) (string, error) {
+	return c.deleteTask(ctx, apiPath("teams", team, "apps", app), opts)
 }
 
 // AppTopology returns an app as a graph of its components, their

@@ -249,3 +249,29 @@ func send[T any](ctx context.Context, c *Client, method, p string, in any) (*T, 
 func (c *Client) delete(ctx context.Context, p string) error {
 	return c.do(ctx, http.MethodDelete, p, nil, nil, nil)
 }
+
+// DeleteOptions are the choices of a team, app or component delete.
+type DeleteOptions struct {
+	// KeepVolumes keeps the components' volumes (their data).
+	KeepVolumes bool
+	// Force deletes an app although components of other apps depend on it.
+	Force bool
+}
+
+// deleteTask starts a delete that runs as a task and returns its event id.
+func (c *Client) deleteTask(ctx context.Context, p string, opts DeleteOptions) (string, error) {
+	q := url.Values{}
+	if opts.KeepVolumes {
+		q.Set("keep_volumes", "1")
+	}
+	if opts.Force {
+		q.Set("force", "1")
+	}
+	var out struct {
+		EventID string `json:"event_id"`
+	}
+	if err := c.do(ctx, http.MethodDelete, p, q, nil, &out); err != nil {
+		return "", err
+	}
+	return out.EventID, nil
+}

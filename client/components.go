@@ -40,10 +40,11 @@ func (c *Client) UpdateComponent(ctx context.Context, ref ComponentRef, patch Co
 	return send[Component](ctx, c, http.MethodPatch, ref.path(), patch)
 }
 
-// DeleteComponent deletes a component with its dependencies, versions and
-// gateway rules.
-func (c *Client) DeleteComponent(ctx context.Context, ref ComponentRef) error {
-	return c.delete(ctx, ref.path())
+// DeleteComponent deletes a component with its instances, dependencies,
+// versions and gateway rules, as a task: it returns the id of the delete's
+// event. Its volumes go too unless opts.KeepVolumes.
+func (c *Client) DeleteComponent(ctx context.Context, ref ComponentRef, opts DeleteOptions) (string, error) {
+	return c.deleteTask(ctx, ref.path(), opts)
 }
 
 // ListPorts lists a component's ports.

@@ -60,9 +60,11 @@ func (c *Client) GetTeam(ctx context.Context, team string) (*Team, error) {
 	return get[Team](ctx, c, apiPath("teams", team))
 }
 
-// DeleteTeam deletes a team and everything it owns.
-func (c *Client) DeleteTeam(ctx context.Context, team string) error {
-	return c.delete(ctx, apiPath("teams", team))
+// DeleteTeam deletes a team and everything it owns, as a task: it
+// returns the id of the delete's event. The team's tokens go with it, so
+// follow the event with the admin token.
+func (c *Client) DeleteTeam(ctx context.Context, team string) (string, error) {
+	return c.deleteTask(ctx, apiPath("teams", team), DeleteOptions{})
 }
 
 // ListMembers lists a team's members.

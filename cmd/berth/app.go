@@ -56,23 +56,36 @@ service that uses it.`),
 		newAppActionCmd(c, "stop", "Stop every component of an app, dependents first",
 			`Stop every component of an app in reverse dependency order: a service
 stops before the database it uses.`),
-		&cobra.Command{
-			Use:     "delete NAME",
-			Aliases: []string{"rm"},
-			Short:   "Delete an app; delete its components first",
-			Args:    cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				cl, team, err := c.session(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if err := cl.DeleteApp(cmd.Context(), team, args[0]); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.out(), "Deleted app %s.\n", args[0])
-				return nil
-			},
-		})
+		newAppDeleteCmd(c))
+	return cmd
+}
+
+func newAppDeleteCmd(c *cli) *cobra.Command {
+	var opts client.DeleteOptions
+	var detach bool
+	cmd := &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete an app with all its components",
+		Long: `Delete an app with all its components (each as "berth component delete"
+does). While components of other apps depend on the app's, the delete is
+refused unless --force.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, team, err := c.session(cmd.Context())
+			if err != nil {
+				return err
+			}
+			id, err := cl.DeleteApp(cmd.Context(), team, args[0], opts)
+			if err != nil {
+				return err
+			}
+			return c.followEvent(cmd.Context(), cl, id, detach)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.KeepVolumes, "keep-volumes", false, "keep the components' volumes")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "delete although components of other apps depend on this app's")
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "print the event id and return without following the log")
 	return cmd
 }
 

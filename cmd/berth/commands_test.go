@@ -67,7 +67,7 @@ func TestImagesPrepareTakesPositionalLanguages(t *testing.T) {
 func TestTeamDeleteAsksForTheName(t *testing.T) {
 	api := newFakeAPI(t)
 	api.mux.HandleFunc("DELETE /api/v1/teams/acme", func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNoContent)
+		writeJSONTo(w, 202, map[string]any{"event_id": eventOK})
 	})
 	tc := loggedIn(t, api)
 
@@ -111,5 +111,20 @@ func TestComponentUpdateSendsOnlyTheSourceFieldsGiven(t *testing.T) {
 	src, _ := req.body["source"].(map[string]any)
 	if len(req.body) != 1 || len(src) != 2 || src["language"] != "go" || src["subdir"] != "api" {
 		t.Errorf("PATCH body %v, want only source.language and source.subdir", req.body)
+	}
+}
+
+func TestComponentDeleteFollowsItsEvent(t *testing.T) {
+	api := newFakeAPI(t)
+	api.mux.HandleFunc("DELETE /api/v1/teams/acme/apps/shop/components/web", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("keep_volumes") != "1" {
+			t.Errorf("keep_volumes not sent: %s", r.URL.RawQuery)
+		}
+		writeJSONTo(w, 202, map[string]any{"event_id": eventOK})
+	})
+	tc := loggedIn(t, api)
+	stdout, stderr, code := tc.run("component", "delete", "web", "--keep-volumes")
+	if code != 0 || !strings.Contains(stdout+stderr, "instances ready") {
+		t.Fatalf("exit %d: the event's log was not followed:\n%s%s", code, stdout, stderr)
 	}
 }

@@ -22,23 +22,35 @@ Aliases are unique in a team; commands taking an ALIAS find its app by
 themselves when no app is selected.`,
 	}
 	cmd.AddCommand(newComponentCreateCmd(c), newComponentListCmd(c, "list"), newComponentGetCmd(c), newComponentUpdateCmd(c),
-		&cobra.Command{
-			Use:     "delete ALIAS",
-			Aliases: []string{"rm"},
-			Short:   "Delete a component with its versions, dependencies and gateway rules",
-			Args:    cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				cl, ref, err := c.component(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
-				if err := cl.DeleteComponent(cmd.Context(), ref); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.out(), "Deleted component %s.\n", ref.Component)
-				return nil
-			},
-		})
+		newComponentDeleteCmd(c))
+	return cmd
+}
+
+func newComponentDeleteCmd(c *cli) *cobra.Command {
+	var opts client.DeleteOptions
+	var detach bool
+	cmd := &cobra.Command{
+		Use:     "delete ALIAS",
+		Aliases: []string{"rm"},
+		Short:   "Delete a component with its instances, volumes, versions, dependencies and gateway rules",
+		Long: `Delete a component: its instances stop, and its service addresses, logs,
+volumes (unless --keep-volumes), versions, dependencies, gateway rules and
+built images go. The delete runs as an operation whose log is followed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, ref, err := c.component(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			id, err := cl.DeleteComponent(cmd.Context(), ref, opts)
+			if err != nil {
+				return err
+			}
+			return c.followEvent(cmd.Context(), cl, id, detach)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.KeepVolumes, "keep-volumes", false, "keep the component's volumes (their data stays on disk)")
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "print the event id and return without following the log")
 	return cmd
 }
 

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/berth-platform/berth/client"
 )
 
 func newTeamCmd(c *cli) *cobra.Command {
@@ -36,7 +39,7 @@ func newTeamCmd(c *cli) *cobra.Command {
 }
 
 func newTeamDeleteCmd(c *cli) *cobra.Command {
-	var yes bool
+	var yes, detach bool
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a team with all its apps, components, members and tokens",
@@ -51,14 +54,22 @@ terminal it asks for the team's name first; scripts pass --yes.`,
 			if err != nil {
 				return err
 			}
-			if err := cl.DeleteTeam(cmd.Context(), args[0]); err != nil {
+			id, err := cl.DeleteTeam(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out(), "Deleted team %s.\n", args[0])
-			return nil
+			err = c.followEvent(cmd.Context(), cl, id, detach)
+			var apiErr *client.Error
+			if errors.As(err, &apiErr) && apiErr.Status == 401 {
+				// A team token dies with its team: the delete went through.
+				fmt.Fprintf(c.out(), "Deleted team %s; its tokens went with it (follow event %s with the admin token to read the rest).\n", args[0], id)
+				return nil
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "print the event id and return without following the log")
 	return cmd
 }
 
