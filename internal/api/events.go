@@ -75,6 +75,13 @@ func (a *API) listComponentEvents(w http.ResponseWriter, r *http.Request) error 
 
 // writeEvents answers the events f selects.
 func (a *API) writeEvents(w http.ResponseWriter, r *http.Request, f model.EventFilter) error {
+	if f.Team != "" {
+		since, err := a.teamSince(r, f.Team)
+		if err != nil {
+			return err
+		}
+		f.Since = since
+	}
 	evs, err := a.store.ListEvents(r.Context(), f)
 	if err != nil {
 		return err
@@ -91,7 +98,32 @@ func (a *API) eventAccess(r *http.Request) (*model.Event, error) {
 	if errors.Is(err, model.ErrNotFound) || (err == nil && !p.Admin && ev.Team != p.Team) {
 		return nil, notFound("event %q not found", id)
 	}
-	return ev, err
+	if err != nil || p.Admin {
+		return ev, err
+	}
+	since, err := a.teamSince(r, p.Team)
+	if err != nil {
+		return nil, err
+	}
+	if ev.CreatedAt.Before(since) {
+		// An earlier team of the same name did it: not this team's.
+		return nil, notFound("event %q not found", id)
+	}
+	return ev, nil
+}
+
+// teamSince is when the team of that name was created: events older than
+// that belong to a deleted team that had its name. A team that no longer
+// exists (its own delete's event) shows all of them.
+func (a *API) teamSince(r *http.Request, name string) (time.Time, error) {
+	t, err := a.store.GetTeam(r.Context(), name)
+	if errors.Is(err, model.ErrNotFound) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.CreatedAt, nil
 }
 
 func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {

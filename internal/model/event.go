@@ -44,7 +44,10 @@ type LogLine struct {
 
 // EventFilter selects events for a listing.
 type EventFilter struct {
-	Team   string // "" means every team (admin only)
+	Team string // "" means every team (admin only)
+	// Since keeps events created at or after it: a team sees nothing of an
+	// earlier, deleted team of the same name.
+	Since  time.Time
 	Target string // prefix match
 	Status EventStatus
 	Limit  int

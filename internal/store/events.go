@@ -81,6 +81,9 @@ func (s *sqlStore) ListEvents(ctx context.Context, f model.EventFilter) ([]model
 	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, string(f.Status))
 	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, s.d.timeArg(f.Since))
+	}
 	q := `SELECT ` + eventCols + ` FROM events`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
