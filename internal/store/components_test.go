@@ -23,11 +23,12 @@ func fullComponent(team, app, alias string) *model.Component {
 			{Port: 8080, Protocol: model.ProtoHTTP, Alias: "API", Inner: true, Outer: true},
 			{Port: 9090, Protocol: model.ProtoGRPC, Alias: "API_GRPC", Inner: true},
 		},
-		Envs:      []model.Env{{Name: "DB_URL", Value: "postgres://db", Scope: model.ScopeInner, Secret: true}},
-		Volumes:   []model.Volume{},
-		Readiness: &model.Probe{Type: model.ProbeHTTP, Port: 8080, Path: "/ready", PeriodSeconds: 5},
-		Liveness:  &model.Probe{Type: model.ProbeExec, Command: []string{}},
-		Desired:   model.DesiredRunning, DeployVersion: 7,
+		Envs:          []model.Env{{Name: "DB_URL", Value: "postgres://db", Scope: model.ScopeInner, Secret: true}},
+		Volumes:       []model.Volume{},
+		Readiness:     &model.Probe{Type: model.ProbeHTTP, Port: 8080, Path: "/ready", PeriodSeconds: 5},
+		Liveness:      &model.Probe{Type: model.ProbeExec, Command: []string{}},
+		SettleSeconds: 5,
+		Desired:       model.DesiredRunning, DeployVersion: 7,
 		Status: model.StatusRunning, StatusMessage: "all good",
 	}
 }
