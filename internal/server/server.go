@@ -102,6 +102,9 @@ type Config struct {
 	AllowEndpointCIDRs []string
 	// TaskStepDelay slows every task step; for crash-recovery tests only.
 	TaskStepDelay time.Duration
+	// ReadyTimeout bounds a rollout: a new version not ready by then is
+	// rolled back (or the deploy fails). Zero is 5 minutes.
+	ReadyTimeout time.Duration
 	// Out receives the phase lines (stdout).
 	Out io.Writer
 }
@@ -236,6 +239,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var hints worker.HintSource
 	if driver != nil {
 		reconciler = worker.NewReconciler(st, driver)
+		reconciler.ReadyTimeout = cfg.ReadyTimeout
 		reconciler.ThirdParty.Guard = guard
 		reconciler.Hosts = hosts
 		defer reconciler.ThirdParty.Close()
