@@ -61,8 +61,9 @@ type Driver interface {
 	Endpoints(componentID string, port int) []string
 	// Expose points a component's stable inner address at addresses berth
 	// does not run (a thirdparty component's healthy endpoints); nil leaves
-	// the address with nothing behind it.
-	Expose(ctx context.Context, componentID string, ports []model.Port, addrs []string) error
+	// the address with nothing behind it. team owns the component: only its
+	// instances may use the address.
+	Expose(ctx context.Context, team, componentID string, ports []model.Port, addrs []string) error
 	// Logs streams an instance's output (stdout and stderr interleaved).
 	Logs(ctx context.Context, componentID, instanceID string, opts LogOptions) (io.ReadCloser, error)
 	// Exec runs a command in an instance.

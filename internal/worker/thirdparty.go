@@ -26,7 +26,7 @@ import (
 type ThirdParty struct {
 	// expose publishes healthy endpoints at the component's stable inner
 	// address; nil when no runtime runs (the gateway still balances).
-	expose func(ctx context.Context, componentID string, ports []model.Port, addrs []string) error
+	expose func(ctx context.Context, team, componentID string, ports []model.Port, addrs []string) error
 	// Guard says which addresses endpoints may be dialled at; set before
 	// the first Apply. Names are resolved through it each time they are
 	// checked and published, so a name pointed at the host later is
@@ -161,7 +161,7 @@ func (tp *ThirdParty) Apply(ctx context.Context, c *model.Component) {
 func (tp *ThirdParty) retire(ctx context.Context, w *endpointWatcher) {
 	w.stop()
 	if tp.expose != nil {
-		_ = tp.expose(ctx, w.component.ID, w.component.Ports, nil)
+		_ = tp.expose(ctx, w.component.Team, w.component.ID, w.component.Ports, nil)
 	}
 }
 
@@ -181,7 +181,7 @@ func (w *endpointWatcher) stop() {
 	<-w.done
 }
 
-func (w *endpointWatcher) run(ctx context.Context, expose func(context.Context, string, []model.Port, []string) error) {
+func (w *endpointWatcher) run(ctx context.Context, expose func(context.Context, string, string, []model.Port, []string) error) {
 	defer close(w.done)
 	p := w.component.Readiness
 	if p == nil {
@@ -223,7 +223,7 @@ func (w *endpointWatcher) run(ctx context.Context, expose func(context.Context, 
 
 // republish re-resolves the endpoints of a watcher without a health check
 // now and then: names may move, to an address the guard refuses too.
-func (w *endpointWatcher) republish(ctx context.Context, expose func(context.Context, string, []model.Port, []string) error) {
+func (w *endpointWatcher) republish(ctx context.Context, expose func(context.Context, string, string, []model.Port, []string) error) {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
@@ -278,7 +278,7 @@ func (w *endpointWatcher) resolveHealthy(ctx context.Context, healthy []string) 
 }
 
 // publish hands the healthy endpoints to the runtime when they changed.
-func (w *endpointWatcher) publish(ctx context.Context, expose func(context.Context, string, []model.Port, []string) error) {
+func (w *endpointWatcher) publish(ctx context.Context, expose func(context.Context, string, string, []model.Port, []string) error) {
 	w.mu.Lock()
 	var healthy []string
 	for _, ep := range w.order {
@@ -301,7 +301,7 @@ func (w *endpointWatcher) publish(ctx context.Context, expose func(context.Conte
 	}
 	w.healthy.Store(&healthy)
 	if expose != nil {
-		if err := expose(ctx, w.component.ID, w.component.Ports, healthy); err != nil {
+		if err := expose(ctx, w.component.Team, w.component.ID, w.component.Ports, healthy); err != nil {
 			slog.Warn("publish thirdparty endpoints", "component", w.component.Alias, "err", err)
 		}
 	}

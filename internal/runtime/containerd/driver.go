@@ -198,7 +198,9 @@ func (d *Driver) ServiceAddress(ctx context.Context, componentID string, port in
 	return d.services.address(componentID, port)
 }
 
-func (d *Driver) Expose(ctx context.Context, componentID string, ports []model.Port, addrs []string) error {
+func (d *Driver) Expose(ctx context.Context, team, componentID string, ports []model.Port, addrs []string) error {
+	// A thirdparty component is never applied, so its team is learnt here.
+	d.teamOf.Store(componentID, team)
 	for _, p := range ports {
 		if p.Protocol == model.ProtoUDP {
 			continue

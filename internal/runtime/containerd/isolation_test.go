@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-platform/berth/internal/model"
 	"github.com/berth-platform/berth/internal/runtime"
 	"github.com/berth-platform/berth/internal/runtime/cninetwork"
 )
@@ -77,6 +78,26 @@ func TestTeamsCannotReachEachOther(t *testing.T) {
 		if body, _ := fetch(addr); strings.Contains(body, "v1") {
 			t.Errorf("team A reached %s %s: %q", what, addr, body)
 		}
+	}
+	// A thirdparty component is never applied: its address learns its
+	// team from Expose, and serves that team's instances only.
+	thirdparty := func(id, team, target string) string {
+		t.Helper()
+		ports := []model.Port{{Port: 8080, Protocol: model.ProtoHTTP, Inner: true}}
+		if err := d.Expose(ctx, team, id, ports, []string{target}); err != nil {
+			t.Fatal(err)
+		}
+		svc, err := d.ServiceAddress(ctx, id, 8080)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	if body, err := fetch(thirdparty("cmp-tp-a", "team-a", a2Addr)); err != nil || body != "v1" {
+		t.Errorf("own team's thirdparty service address: %q %v", body, err)
+	}
+	if body, _ := fetch(thirdparty("cmp-tp-b", "team-b", bAddr)); strings.Contains(body, "v1") {
+		t.Errorf("team A reached team B's thirdparty service address: %q", body)
 	}
 	// The host (the gateway, probes) still reaches both.
 	if code, body, err := httpGet("http://" + bSvc + "/"); err != nil || code != 200 {
