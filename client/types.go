@@ -230,6 +230,9 @@ type ComponentSpec struct {
 	Volumes   []Volume `json:"volumes,omitempty"`
 	Readiness *Probe   `json:"readiness,omitempty"`
 	Liveness  *Probe   `json:"liveness,omitempty"`
+	// SettleSeconds is how long new instances must stay ready, without a
+	// restart, before a deploy succeeds (0: the server's 10 s).
+	SettleSeconds int `json:"settle_seconds,omitempty"`
 }
 
 // ComponentPatch changes the fields of a component that are not nil; a
@@ -249,6 +252,8 @@ type ComponentPatch struct {
 	Volumes   *[]Volume `json:"volumes,omitempty"`
 	Readiness *Probe    `json:"readiness,omitempty"`
 	Liveness  *Probe    `json:"liveness,omitempty"`
+	// SettleSeconds: see ComponentSpec.
+	SettleSeconds *int `json:"settle_seconds,omitempty"`
 }
 
 // Component is a component as the API returns it: its spec, the desired

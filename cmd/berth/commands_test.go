@@ -128,3 +128,19 @@ func TestComponentDeleteFollowsItsEvent(t *testing.T) {
 		t.Fatalf("exit %d: the event's log was not followed:\n%s%s", code, stdout, stderr)
 	}
 }
+
+func TestInstancesOfAWaitingComponentSayWhom(t *testing.T) {
+	api := newFakeAPI(t)
+	api.mux.HandleFunc("GET /api/v1/teams/acme/apps/shop/components/api/instances", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONTo(w, 200, map[string]any{"items": []any{}, "status": "waiting", "waiting_for": []string{"db"}})
+	})
+	api.mux.HandleFunc("GET /api/v1/teams/acme/apps/shop/components/api", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONTo(w, 200, map[string]any{"alias": "api", "app": "shop", "team": "acme", "kind": "image", "status": "waiting",
+			"status_message": "waiting for db (starting); it starts by itself once they are ready", "instances": []any{}})
+	})
+	tc := loggedIn(t, api)
+	stdout, stderr, code := tc.run("instances", "api")
+	if code != 0 || !strings.Contains(stdout, "waiting for db") || strings.Contains(stdout, "once deployed and started") {
+		t.Fatalf("exit %d:\n%s%s", code, stdout, stderr)
+	}
+}

@@ -162,6 +162,7 @@ after "--" or word by word with --cmd.`,
 	f.StringArrayVar(&spec.Endpoints, "endpoint", nil, "HOST:PORT of a third-party service (repeatable)")
 	f.StringVar(&spec.Kind, "kind", "", "image, source or thirdparty (default: from the other flags)")
 	f.IntVar(&spec.Instances, "instances", 1, "number of instances")
+	f.IntVar(&spec.SettleSeconds, "settle", 0, "seconds new instances must stay ready, without a restart, before a deploy succeeds (default 10)")
 	f.StringVar(&spec.Memory, "memory", "", "memory limit, e.g. 512Mi")
 	f.StringVar(&spec.CPU, "cpu", "", "CPU limit, e.g. 500m or 2")
 	f.StringArrayVar(&ports, "port", nil, "PORT[/PROTOCOL][:inner,outer] (repeatable)")

@@ -13,7 +13,7 @@ import (
 func newComponentUpdateCmd(c *cli) *cobra.Command {
 	var image, memory, cpu string
 	var src client.Source
-	var instances int
+	var instances, settle int
 	var cmdWords, args []string
 	cmd := &cobra.Command{
 		Use:   "update ALIAS [--image IMAGE] [--memory SIZE] [--cpu CPU] [--instances N] [--cmd WORD...] [--arg WORD...] [--language LANG] [--branch B] [--subdir DIR]",
@@ -47,11 +47,14 @@ rolls them out.`,
 			if f.Changed("arg") {
 				patch.Args = &args
 			}
+			if f.Changed("settle") {
+				patch.SettleSeconds = &settle
+			}
 			if src != (client.Source{}) {
 				patch.Source = &src
 			}
 			if patch == (client.ComponentPatch{}) {
-				return fmt.Errorf("nothing to change: give at least one of --image, --memory, --cpu, --instances, --cmd, --arg, --language, --branch, --tag, --subdir")
+				return fmt.Errorf("nothing to change: give at least one of --image, --memory, --cpu, --instances, --cmd, --arg, --settle, --language, --branch, --tag, --subdir")
 			}
 			cl, ref, err := c.component(cmd.Context(), pos[0])
 			if err != nil {
@@ -72,6 +75,7 @@ rolls them out.`,
 	f.IntVar(&instances, "instances", 1, "number of instances")
 	f.StringArrayVar(&cmdWords, "cmd", nil, "command, one word per flag (replaces the image's entrypoint)")
 	f.StringArrayVar(&args, "arg", nil, "argument, one word per flag (replaces the image's CMD)")
+	f.IntVar(&settle, "settle", 10, "seconds new instances must stay ready, without a restart, before a deploy succeeds")
 	f.StringVar(&src.Language, "language", "", "build with berth's plan for this language instead of detecting it (go, node, python, java, php, static, dockerfile...)")
 	f.StringVar(&src.Branch, "branch", "", "git branch to build")
 	f.StringVar(&src.Tag, "tag", "", "git tag to build")

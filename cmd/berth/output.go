@@ -29,6 +29,7 @@ var componentColors = map[string]string{
 	"build_failure": colorRed,
 	"some_abnormal": colorYellow,
 	"waiting":       colorYellow,
+	"scheduling":    colorYellow,
 	"starting":      colorYellow,
 	"upgrade":       colorYellow,
 	"stopping":      colorYellow,

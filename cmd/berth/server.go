@@ -82,6 +82,7 @@ A phase that fails stops the server with a line naming the log to read.`,
 	f.IntVar(&cfg.GatewayMaxConns, "gateway-max-conns", 10000, "most client connections the gateway keeps at once")
 	f.DurationVar(&cfg.GatewayHeaderTimeout, "gateway-header-timeout", 30*time.Second, "longest wait for a request's head on the gateway")
 	f.DurationVar(&cfg.GatewayIdleTimeout, "gateway-idle-timeout", 75*time.Second, "how long the gateway keeps an idle kept-alive connection")
+	f.DurationVar(&cfg.ReadyTimeout, "ready-timeout", 5*time.Minute, "how long a new version may take to become ready before the deploy fails (and rolls back)")
 	f.DurationVar(&cfg.TaskStepDelay, "debug-task-delay", 0, "pause between task steps (tests of crash recovery)")
 	_ = f.MarkHidden("debug-task-delay")
 	return cmd
