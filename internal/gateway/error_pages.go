@@ -49,10 +49,16 @@ func noReadyInstance(r *Route) Failure {
 	if len(r.WaitingFor) > 0 {
 		return waitingForDependencies(r)
 	}
-	return Failure{Status: http.StatusServiceUnavailable, Cause: CauseNoReadyInstance, Title: "No ready instance",
+	f := Failure{Status: http.StatusServiceUnavailable, Cause: CauseNoReadyInstance, Title: "No ready instance",
 		Message:   "The component has no instance that is ready to serve: it is stopped, still starting or deploying, or every instance fails its readiness check.",
 		Advice:    "look at its status and instances (berth instances " + alias(r) + "); start it, wait for the deploy, or fix what the instances' messages name.",
 		Component: r.Component, Port: r.Port}
+	if r.NotReady != nil {
+		if why := r.NotReady(); why != "" {
+			f.Message = "No instance is ready: " + why + "."
+		}
+	}
+	return f
 }
 
 // waitingForDependencies is the 503 of a component held back until the

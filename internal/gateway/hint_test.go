@@ -46,3 +46,22 @@ func TestRefusedPageSaysWhatTheInstanceListensOn(t *testing.T) {
 		}
 	}
 }
+
+// With the default TCP readiness check an app on the wrong port is never
+// ready, so users meet a 503, not a 502: it says the same.
+func TestNoReadyPageSaysWhatTheInstanceListensOn(t *testing.T) {
+	const hint = "the app listens on 5000, not on 8080: set the component's port to 5000, or make the app listen on $PORT"
+	p := NewProxy(200 * time.Millisecond)
+	defer p.Close()
+	p.SetRoutes([]Route{
+		{Domain: "hinted.test", Component: "shop/api", Port: 8080, Upstreams: addrs(), NotReady: func() string { return hint }},
+		{Domain: "plain.test", Component: "shop/api", Port: 8080, Upstreams: addrs(), NotReady: func() string { return "" }},
+	})
+	w := get(t, p, "hinted.test", "application/json")
+	if w.Code != 503 || !strings.Contains(w.Body.String(), hint) {
+		t.Fatalf("hinted 503: %d %s", w.Code, w.Body)
+	}
+	if w := get(t, p, "plain.test", "application/json"); w.Code != 503 || !strings.Contains(w.Body.String(), "no instance that is ready") {
+		t.Fatalf("503 without a hint: %d %s", w.Code, w.Body)
+	}
+}

@@ -27,6 +27,11 @@ type Route struct {
 	// its instance listens on instead), for the 502 page; "" knows no
 	// better.
 	Hint func(upstream string) string
+	// NotReady, when set, says why no instance is ready when that is a
+	// port mismatch (the app listens on another port), for the 503 page;
+	// "" knows no better. Nothing else of the instances is told: the page
+	// is public.
+	NotReady func() string
 	// WaitingFor names the dependencies the component waits for before
 	// it starts (status waiting), for the 503 page; nil when it does not wait.
 	WaitingFor []string

@@ -198,7 +198,7 @@ func (s *GatewaySync) route(c *model.Component, port int, domain string) gateway
 	id := c.ID
 	return gateway.Route{ID: "default-" + c.Team + "-" + c.Alias + "-" + strconv.Itoa(port), Domain: domain, Path: "/",
 		Component: c.Team + "/" + c.Alias, Port: port,
-		Upstreams: func() []string { return s.endpoints(id, port) }, Hint: s.hint(id)}
+		Upstreams: func() []string { return s.endpoints(id, port) }, Hint: s.hint(id), NotReady: s.notReady(id, port)}
 }
 
 func applyOptions(r *gateway.Route, o model.RouteOptions) {

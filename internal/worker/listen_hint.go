@@ -1,8 +1,11 @@
 package worker
 
+import "strconv"
+
 // HintSource says why upstream (an instance's host:port) of a component
 // refuses connections, from what the instance listens on; "" when it
-// cannot tell.
+// cannot tell. An upstream without a host (":8080") asks about any of the
+// component's instances, ready or not.
 type HintSource func(componentID, upstream string) string
 
 // listenHinter is a runtime driver that can read what an instance listens
@@ -30,4 +33,14 @@ func (s *GatewaySync) hint(componentID string) func(string) string {
 		return nil
 	}
 	return func(upstream string) string { return s.Hints(componentID, upstream) }
+}
+
+// notReady is the route's NotReady: what the component's instances listen
+// on instead of port, nil without hints.
+func (s *GatewaySync) notReady(componentID string, port int) func() string {
+	if s.Hints == nil {
+		return nil
+	}
+	anyInstance := ":" + strconv.Itoa(port)
+	return func() string { return s.Hints(componentID, anyInstance) }
 }

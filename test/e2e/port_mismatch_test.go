@@ -49,10 +49,16 @@ func TestPortMismatchIsExplained(t *testing.T) {
 	waitMessage("wrongport", "the app listens on 5000, not on 8080: set the component's port to 5000, or make the app listen on $PORT")
 	waitMessage("loopback", "listens on 8080 only on 127.0.0.1 inside the container, so nothing outside can reach it: make it listen on 0.0.0.0")
 
+	// Never ready, so the gateway answers 503: it says the same.
+	gw := s.gatewayClient(nil)
+	if a := s.gatewayDo(gw, "GET", "http://wrongport-8080-shop.berth.test/", map[string]string{"Accept": "application/json"}); a.Status != 503 ||
+		!strings.Contains(a.Body, "the app listens on 5000, not on 8080") {
+		t.Errorf("gateway for a never-ready instance on the wrong port: %d %s", a.Status, a.Body)
+	}
+
 	s.waitComponent("edge", 2*time.Minute, func(c componentState) bool {
 		return len(c.Instances) == 1 && c.Instances[0].Status == "running"
 	})
-	gw := s.gatewayClient(nil)
 	var a gatewayAnswer
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

@@ -88,6 +88,9 @@ func (d *Driver) listenHint(componentID, upstream string) string {
 	if err != nil {
 		return ""
 	}
+	if host == "" {
+		return d.anyInstanceHint(c, port)
+	}
 	id := c.instanceAt(host)
 	if id == "" {
 		return ""
@@ -100,6 +103,23 @@ func (d *Driver) listenHint(componentID, upstream string) string {
 		return ""
 	}
 	return probe.PortMismatch(port, ls)
+}
+
+// anyInstanceHint is the first of the component's instances that listens
+// elsewhere than port, said as probe.PortMismatch says it.
+func (d *Driver) anyInstanceHint(c *controller, port int) string {
+	for _, id := range c.instanceIDs() {
+		ctx, cancel := context.WithTimeout(d.ctx, 2*time.Second)
+		ls, err := d.engine.Listeners(ctx, id)
+		cancel()
+		if err != nil {
+			continue
+		}
+		if hint := probe.PortMismatch(port, ls); hint != "" {
+			return hint
+		}
+	}
+	return ""
 }
 
 // instanceAt is the id of the instance with address ip, or "".
