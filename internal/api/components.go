@@ -119,13 +119,13 @@ func (a *API) createComponent(w http.ResponseWriter, r *http.Request) error {
 	if err := validateSource(c); err != nil {
 		return err
 	}
+	if err := a.checkHubImages(c); err != nil {
+		return err
+	}
 	if err := a.checkEndpoints(r.Context(), "endpoints", c.Endpoints); err != nil {
 		return err
 	}
 	if err := a.checkDialledHosts(r.Context(), c); err != nil {
-		return err
-	}
-	if err := a.checkHubImages(c); err != nil {
 		return err
 	}
 	if err := a.publishTCP(r.Context(), c, true); err != nil {
@@ -186,13 +186,13 @@ func (a *API) changeComponent(r *http.Request, fn func(c *model.Component) error
 		if err := validateSource(c); err != nil {
 			return nil, err
 		}
+		if err := a.checkHubImages(c); err != nil {
+			return nil, err
+		}
 		if err := a.checkEndpoints(r.Context(), "endpoints", c.Endpoints); err != nil {
 			return nil, err
 		}
 		if err := a.checkDialledHosts(r.Context(), c); err != nil {
-			return nil, err
-		}
-		if err := a.checkHubImages(c); err != nil {
 			return nil, err
 		}
 		if err := a.publishTCP(r.Context(), c, true); err != nil {
