@@ -161,20 +161,47 @@ func (c *controller) progress(format string, args ...any) {
 // run is the controller's loop.
 func (c *controller) run(ctx context.Context) {
 	defer close(c.done)
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
+	timer := time.NewTimer(loopPeriod)
+	defer timer.Stop()
 	for {
 		c.reconcile(ctx)
 		if c.isRemoved() {
 			return
 		}
+		timer.Reset(c.nextDue())
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.wake:
-		case <-tick.C:
+		case <-timer.C:
 		}
 	}
+}
+
+// loopPeriod is how often the controller looks at its instances at least.
+const loopPeriod = 500 * time.Millisecond
+
+// A starting instance's readiness is checked every startupProbeInterval
+// for its first startupFastWindow, whatever the probe's period: an app
+// listens a few milliseconds after its start, and with the default TCP
+// check every deploy would otherwise wait a whole period (1 s) for it.
+const (
+	startupProbeInterval = 100 * time.Millisecond
+	startupFastWindow    = 10 * time.Second
+)
+
+// nextDue is how long until the next probe of an instance that is not
+// ready yet is due, at most loopPeriod.
+func (c *controller) nextDue() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	due := loopPeriod
+	for _, in := range c.instances {
+		if in.phase == phaseRunning && in.readiness != nil && !in.readiness.OK() {
+			due = min(due, max(time.Until(in.nextProbe), 10*time.Millisecond))
+		}
+	}
+	return due
 }
 
 // exited records the end of an instance's process.
@@ -626,6 +653,9 @@ func (c *controller) probe(ctx context.Context, in *instance, spec runtime.Compo
 			c.progress("instance %s is ready", in.id)
 		}
 		period = min(period, probe.Period(spec.Readiness))
+		if !in.readiness.OK() && now.Sub(in.started) < startupFastWindow {
+			period = min(period, startupProbeInterval)
+		}
 	}
 	if in.liveness != nil && checkLiveness {
 		if !in.liveness.Observe(liveErr) {
