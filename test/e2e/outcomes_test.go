@@ -26,7 +26,9 @@ func TestDeployOutcomesAreHonest(t *testing.T) {
 	image := pushBusybox(t)
 	var s *server
 	flags := runtimeFlags(t, func() string { return s.data })
-	s = startServer(t, flags...)
+	// The closed-port deploy ends on the ready deadline: a short one keeps
+	// the test from waiting the default 5 minutes.
+	s = startServer(t, append(flags, "--ready-timeout", "60s")...)
 	setupShop(s)
 	s.must(201, "POST", comps, map[string]any{"alias": "crash", "image": image, "settle_seconds": 5,
 		"cmd": []string{"sh", "-c", "echo up and about; sleep 3; echo giving up; exit 3"}})
@@ -117,7 +119,7 @@ func TestDeployOutcomesAreHonest(t *testing.T) {
 	if d.Status == "running" {
 		t.Errorf("deaf is %s although its port is closed", d.Status)
 	}
-	ev = s.waitEventFor(deaf, 7*time.Minute)
+	ev = s.waitEventFor(deaf, 3*time.Minute)
 	if ev["status"] != "failure" {
 		t.Errorf("deploy of a component nobody answers on its port: %v\n%s", ev, s.eventLog(deaf))
 	}
