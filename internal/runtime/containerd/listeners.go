@@ -52,33 +52,22 @@ func readListeners(dir string) ([]probe.Listener, error) {
 	return all, nil
 }
 
-// explainRefused turns a probe's "connection refused" on port into what
-// the instance listens on instead; any other result passes unchanged.
+// explainRefused puts what the instance listens on in front of a refused
+// probe's error.
 func (d *Driver) explainRefused(ctx context.Context, instanceID string, port int, err error) error {
 	if !probe.Refused(err) {
 		return err
 	}
-	ls, lsErr := d.engine.Listeners(ctx, instanceID)
-	if lsErr != nil {
-		slog.Debug("listening sockets unknown", "instance", instanceID, "err", lsErr)
-	}
+	ls, lsErr := d.listeners(ctx, instanceID)
 	return probe.ExplainRefused(err, port, ls, lsErr)
 }
 
 // ListenHint says why upstream (an instance's ip:port) of componentID
 // refuses connections, from what the instance listens on; "" when berth
-// knows no better. The gateway calls it for its 502 page.
+// knows no better. An upstream without a host (":8080") asks about any of
+// the component's instances. The gateway calls it for its 502 and 503
+// pages.
 func (d *Driver) ListenHint(componentID, upstream string) string {
-	key := componentID + "/" + upstream
-	if hint, ok := listenHints.get(key); ok {
-		return hint
-	}
-	hint := d.listenHint(componentID, upstream)
-	listenHints.put(key, hint)
-	return hint
-}
-
-func (d *Driver) listenHint(componentID, upstream string) string {
 	c := d.controller(componentID)
 	host, portStr, err := net.SplitHostPort(upstream)
 	if c == nil || err != nil {
@@ -88,38 +77,39 @@ func (d *Driver) listenHint(componentID, upstream string) string {
 	if err != nil {
 		return ""
 	}
-	if host == "" {
-		return d.anyInstanceHint(c, port)
+	ids := c.instanceIDs()
+	if host != "" {
+		ids = []string{c.instanceAt(host)}
 	}
-	id := c.instanceAt(host)
-	if id == "" {
-		return ""
-	}
-	ctx, cancel := context.WithTimeout(d.ctx, 2*time.Second)
-	defer cancel()
-	ls, err := d.engine.Listeners(ctx, id)
-	if err != nil {
-		slog.Debug("listening sockets unknown", "instance", id, "err", err)
-		return ""
-	}
-	return probe.PortMismatch(port, ls)
-}
-
-// anyInstanceHint is the first of the component's instances that listens
-// elsewhere than port, said as probe.PortMismatch says it.
-func (d *Driver) anyInstanceHint(c *controller, port int) string {
-	for _, id := range c.instanceIDs() {
-		ctx, cancel := context.WithTimeout(d.ctx, 2*time.Second)
-		ls, err := d.engine.Listeners(ctx, id)
-		cancel()
-		if err != nil {
+	for _, id := range ids {
+		if id == "" {
 			continue
 		}
-		if hint := probe.PortMismatch(port, ls); hint != "" {
-			return hint
+		if ls, err := d.listeners(d.ctx, id); err == nil {
+			if hint := probe.PortMismatch(port, ls); hint != "" {
+				return hint
+			}
 		}
 	}
 	return ""
+}
+
+// listeners reads an instance's listening sockets at most once per
+// listenersTTL: a starting instance is probed every 100 ms, and a client
+// retrying a refused port as fast as it can would otherwise cost a
+// containerd call and two /proc reads per request.
+func (d *Driver) listeners(ctx context.Context, instanceID string) ([]probe.Listener, error) {
+	if e, ok := listenersSeen.get(instanceID); ok {
+		return e.ls, e.err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ls, err := d.engine.Listeners(ctx, instanceID)
+	if err != nil {
+		slog.Debug("listening sockets unknown", "instance", instanceID, "err", err)
+	}
+	listenersSeen.put(instanceID, listenersEntry{ls: ls, err: err})
+	return ls, err
 }
 
 // instanceAt is the id of the instance with address ip, or "".
@@ -134,42 +124,38 @@ func (c *controller) instanceAt(ip string) string {
 	return ""
 }
 
-// listenHints keeps each answer a few seconds: a client retrying a
-// refused port as fast as it can costs one containerd call and one /proc
-// read per instance and period, not one per request.
-var listenHints = &hintCache{ttl: 5 * time.Second, entries: map[string]hintEntry{}}
+const listenersTTL = time.Second
 
-type hintCache struct {
-	ttl     time.Duration
+var listenersSeen = &listenersCache{entries: map[string]listenersEntry{}}
+
+type listenersCache struct {
 	mu      sync.Mutex
-	entries map[string]hintEntry
+	entries map[string]listenersEntry
 }
 
-type hintEntry struct {
-	hint string
-	at   time.Time
+type listenersEntry struct {
+	ls  []probe.Listener
+	err error
+	at  time.Time
 }
 
-func (h *hintCache) get(key string) (string, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	e, ok := h.entries[key]
-	if !ok || time.Since(e.at) > h.ttl {
-		return "", false
-	}
-	return e.hint, true
+func (c *listenersCache) get(instanceID string) (listenersEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[instanceID]
+	return e, ok && time.Since(e.at) <= listenersTTL
 }
 
-func (h *hintCache) put(key, hint string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	now := time.Now()
-	if len(h.entries) >= 1024 {
-		for k, e := range h.entries {
-			if now.Sub(e.at) > h.ttl {
-				delete(h.entries, k)
+func (c *listenersCache) put(instanceID string, e listenersEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.at = time.Now()
+	if len(c.entries) >= 1024 {
+		for k, old := range c.entries {
+			if e.at.Sub(old.at) > listenersTTL {
+				delete(c.entries, k)
 			}
 		}
 	}
-	h.entries[key] = hintEntry{hint: hint, at: now}
+	c.entries[instanceID] = e
 }
