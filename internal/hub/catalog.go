@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/distribution/v3/registry/auth/token"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 )
 
@@ -86,13 +87,8 @@ func (h *Hub) serveCatalog(w http.ResponseWriter, r *http.Request) {
 // catalogNamespaces reads the bearer token of r: the namespaces it may
 // list, or false when it is missing, invalid or not a catalog token.
 func (h *Hub) catalogNamespaces(r *http.Request) ([]string, bool) {
-	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	claims, ok := h.bearerClaims(r)
 	if !ok {
-		return nil, false
-	}
-	claims, err := h.tokens.verify(strings.TrimSpace(raw), time.Now())
-	if err != nil {
-		h.log.Debug("catalog token refused", "err", err, "remote", r.RemoteAddr)
 		return nil, false
 	}
 	var catalog bool
@@ -106,6 +102,21 @@ func (h *Hub) catalogNamespaces(r *http.Request) ([]string, bool) {
 		}
 	}
 	return namespaces, catalog
+}
+
+// bearerClaims verifies r's bearer token, for the routes the hub serves
+// itself (catalog, referrers); false when it is missing or invalid.
+func (h *Hub) bearerClaims(r *http.Request) (*token.ClaimSet, bool) {
+	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return nil, false
+	}
+	claims, err := h.tokens.verify(strings.TrimSpace(raw), time.Now())
+	if err != nil {
+		h.log.Debug("bearer token refused", "err", err, "path", r.URL.Path, "remote", r.RemoteAddr)
+		return nil, false
+	}
+	return claims, true
 }
 
 // repositories lists, sorted, the repositories in namespaces.

@@ -12,7 +12,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -346,12 +345,8 @@ func (h *Hub) deleteManifest(w http.ResponseWriter, r *http.Request, route regis
 // mayPullRepo checks r's bearer token for pull on repo, as distribution
 // would for the routes it serves.
 func (h *Hub) mayPullRepo(r *http.Request, repo string) bool {
-	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	claims, ok := h.bearerClaims(r)
 	if !ok {
-		return false
-	}
-	claims, err := h.tokens.verify(strings.TrimSpace(raw), time.Now())
-	if err != nil {
 		return false
 	}
 	for _, a := range claims.Access {
