@@ -1,13 +1,6 @@
 package worker
 
-import (
-	"regexp"
-
-	"github.com/berth-platform/berth/internal/build/buildkit"
-)
-
-// stagedStep reads "[builder 4/4] RUN go build" into stage, step and count.
-var stagedStep = regexp.MustCompile(`^\[(\S+) (\d+)/(\d+)\] `)
+import "github.com/berth-platform/berth/internal/build/buildkit"
 
 // codeStages tells when the stages before the image's own have finished,
 // which is when "code build success" is true. BuildKit runs the runner
@@ -31,10 +24,10 @@ func (c *codeStages) done(l buildkit.Line) bool {
 	if len(c.pending) == 0 || l.Kind != buildkit.LineDone && l.Kind != buildkit.LineCached {
 		return false
 	}
-	m := stagedStep.FindStringSubmatch(l.Step)
-	if m == nil || !c.pending[m[1]] || m[2] != m[3] {
+	stage, step, of, ok := l.Position()
+	if !ok || !c.pending[stage] || step != of {
 		return false
 	}
-	delete(c.pending, m[1])
+	delete(c.pending, stage)
 	return len(c.pending) == 0
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,7 +41,20 @@ func (l Line) String() string { return l.Text }
 // stepName matches the vertices that are Dockerfile instructions
 // ("[2/4] RUN ..." or "[build 2/4] RUN ..."), as opposed to BuildKit's
 // own work ("[internal] load metadata", "exporting to image").
-var stepName = regexp.MustCompile(`^\[(?:[^\]]+ )?\d+/\d+\] `)
+var stepName = regexp.MustCompile(`^\[(?:([^\]]+) )?(\d+)/(\d+)\] `)
+
+// Position reads a Dockerfile instruction's place from its step name:
+// "[build 4/5] RUN go build" is step 4 of the 5 of stage "build" (stage ""
+// for a one-stage Dockerfile); ok is false for BuildKit's own work.
+func (l Line) Position() (stage string, step, of int, ok bool) {
+	m := stepName.FindStringSubmatch(l.Step)
+	if m == nil {
+		return "", 0, 0, false
+	}
+	step, _ = strconv.Atoi(m[2])
+	of, _ = strconv.Atoi(m[3])
+	return m[1], step, of, true
+}
 
 // tailLines is how many lines of a step's output a BuildError keeps, and
 // errLines how many of them are reserved for the step's last stderr lines.
