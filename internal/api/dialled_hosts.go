@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/berth-platform/berth/internal/build/source"
 	"github.com/berth-platform/berth/internal/hub"
@@ -44,7 +43,7 @@ func (a *API) checkRegistryHost(ctx context.Context, field, image string) error 
 		}
 	}
 	host := model.ImageHost(image)
-	if isDockerHub(host) {
+	if netguard.IsDockerHub(host) {
 		return nil
 	}
 	_, err := a.cfg.EndpointPolicy.CheckHost(ctx, "image registry", host, "443")
@@ -60,14 +59,4 @@ func (a *API) hubHost() string {
 		return ""
 	}
 	return a.cfg.Hub.Host
-}
-
-// isDockerHub reports whether a registry host is Docker Hub's, which no
-// tenant can point anywhere: it is not looked up on every check.
-func isDockerHub(host string) bool {
-	switch strings.ToLower(host) {
-	case "docker.io", "index.docker.io", "registry-1.docker.io":
-		return true
-	}
-	return false
 }

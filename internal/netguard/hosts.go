@@ -91,3 +91,13 @@ func (p *Policy) DialContext(use string) func(ctx context.Context, network, addr
 		return nil, last
 	}
 }
+
+// IsDockerHub reports whether a registry host is Docker Hub's: no tenant
+// can point those names anywhere, so they need no look-up on every check.
+func IsDockerHub(host string) bool {
+	switch strings.ToLower(host) {
+	case "docker.io", "index.docker.io", "registry-1.docker.io":
+		return true
+	}
+	return false
+}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -45,7 +44,7 @@ func (g *HostGuard) checkImage(ctx context.Context, image string) error {
 		return nil
 	}
 	host := model.ImageHost(image)
-	if isDockerHub(host) {
+	if netguard.IsDockerHub(host) {
 		return nil
 	}
 	_, err := g.Policy.CheckHost(ctx, usePull, host, "443")
@@ -107,20 +106,10 @@ func envProxies() map[string]bool {
 
 // pullOptions are the options a re-tag's pull from image's registry adds.
 func (g *HostGuard) pullOptions(image string) []remote.Option {
-	if g == nil || g.onHub(image) || isDockerHub(model.ImageHost(image)) {
+	if g == nil || g.onHub(image) || netguard.IsDockerHub(model.ImageHost(image)) {
 		return nil
 	}
 	return []remote.Option{remote.WithTransport(g.transport())}
-}
-
-// isDockerHub: no tenant can point Docker Hub's names anywhere, so they
-// are not looked up on every deploy.
-func isDockerHub(host string) bool {
-	switch strings.ToLower(host) {
-	case "docker.io", "index.docker.io", "registry-1.docker.io":
-		return true
-	}
-	return false
 }
 
 // gitPolicy is what a clone checks its hosts with; nil without a guard.
