@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -33,6 +35,37 @@ type HostGuard struct {
 	// Registry is the host builds push to when it is not the hub
 	// (--registry): the platform's too.
 	Registry string
+
+	// verdicts keeps each registry host's answer for verdictTTL: at
+	// start-up every component is applied again, and most share a few
+	// registries, so one look-up per host serves them all.
+	mu       sync.Mutex
+	verdicts map[string]hostVerdict
+}
+
+const verdictTTL = 10 * time.Second
+
+type hostVerdict struct {
+	err error
+	at  time.Time
+}
+
+// checkHost is Policy.CheckHost for a registry host, remembered briefly.
+func (g *HostGuard) checkHost(ctx context.Context, host string) error {
+	g.mu.Lock()
+	v, ok := g.verdicts[host]
+	g.mu.Unlock()
+	if ok && time.Since(v.at) < verdictTTL {
+		return v.err
+	}
+	_, err := g.Policy.CheckHost(ctx, usePull, host, "443")
+	g.mu.Lock()
+	if g.verdicts == nil || len(g.verdicts) > 1024 {
+		g.verdicts = map[string]hostVerdict{}
+	}
+	g.verdicts[host] = hostVerdict{err: err, at: time.Now()}
+	g.mu.Unlock()
+	return err
 }
 
 // checkImage refuses image when its registry is, or resolves to, an
@@ -47,7 +80,7 @@ func (g *HostGuard) checkImage(ctx context.Context, image string) error {
 	if netguard.IsDockerHub(host) {
 		return nil
 	}
-	_, err := g.Policy.CheckHost(ctx, usePull, host, "443")
+	err := g.checkHost(ctx, host)
 	if _, ok := err.(*netguard.HostError); ok {
 		return &Failure{Reason: "ImageHostNotAllowed", Err: fmt.Errorf("image %s: %w", image, err)}
 	}

@@ -113,3 +113,22 @@ func TestEnvProxiesNamesTheOperatorsProxy(t *testing.T) {
 		t.Fatalf("proxies %v lack 127.0.0.1:3128", envProxies())
 	}
 }
+
+// At start-up every component is applied again; components sharing a
+// registry cost one check of its host, not one each.
+func TestRegistryHostCheckedOncePerHost(t *testing.T) {
+	var checks int
+	policy := &netguard.Policy{HostAddrs: func() []netip.Addr { checks++; return nil }}
+	g := &HostGuard{Policy: policy}
+	for range 3 {
+		if err := g.checkImage(context.Background(), "192.0.2.10:5000/shop/web:v1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if checks != 1 {
+		t.Errorf("the registry's host was checked %d times for three components, want once", checks)
+	}
+	if err := g.checkImage(context.Background(), "127.0.0.1:5000/shop/web:v1"); err == nil {
+		t.Error("a registry on the host's loopback passed")
+	}
+}
